@@ -134,8 +134,8 @@ def magnitude_order(weights: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def weight_mask_keeping(weights: Mapping[str, np.ndarray], order: np.ndarray, n_pruned: int) -> dict:
     """Weight masks pruning the first ``n_pruned`` entries of ``order`` (global, flat indices)."""
-    _, layout = _flatten({k: np.empty(np.shape(v), dtype=bool) for k, v in weights.items()})
-    keep = np.ones(order.size, dtype=bool)
+    layout = [(name, tuple(np.shape(w))) for name, w in weights.items()]
+    keep = np.ones(sum(int(np.prod(shape)) for _, shape in layout), dtype=bool)
     keep[order[:n_pruned]] = False
     return _unflatten(keep, layout)
 
