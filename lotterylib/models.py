@@ -167,7 +167,7 @@ def load_model(
             source, num_labels=num_labels, attn_implementation=attn_implementation,
             dtype=dtype, **_from_pretrained_kwargs(source),
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise OSError(
             f"could not load model {name!r} from {source!r}: give a local folder, an offline short "
             f"name ({sorted(OFFLINE_MODELS)} or {TINY_MODEL!r}), or a hub id on a machine with network"

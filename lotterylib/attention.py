@@ -1,0 +1,92 @@
+"""Attention maps and the statistics that classify attention patterns (Kovaleva et al. 2019).
+
+For every head and every example of a fixed dev sample we record, from the attention
+probabilities ``A`` (rows: queries, columns: keys; padding excluded):
+
+- ``cls``: mean over queries of the mass on the first token ([CLS]);
+- ``sep``: mean mass on [SEP] tokens;
+- ``diag_prev`` / ``diag_next``: mean mass on the previous / next token (the +-1 diagonals);
+- ``self``: mean mass on the token itself;
+- ``within``: for sentence pairs, mean mass that stays in the query's own segment
+  (special tokens excluded from both sides; NaN for single sentences);
+- ``entropy``: mean row entropy in nats, and ``max_entropy`` = log(sequence length).
+
+These are enough to classify maps as vertical, diagonal, vertical+diagonal, block or
+heterogeneous without the model checkpoint. Needs a model loaded with ``attn_implementation="eager"``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .masking import gates
+from .train import _device, model_inputs
+
+STATS = ("cls", "sep", "diag_prev", "diag_next", "self", "within", "entropy", "max_entropy")
+
+
+def _check_eager(model: nn.Module) -> None:
+    impl = getattr(model.config, "_attn_implementation", "eager")
+    if impl != "eager":
+        raise ValueError(f"attention maps need attn_implementation='eager' (the model uses {impl!r}): "
+                         "load it with load_model(..., attn_implementation='eager')")
+
+
+@torch.no_grad()
+def attention_maps(model: nn.Module, batch: dict, head_mask=None, mlp_mask=None) -> torch.Tensor:
+    """Attention probabilities of every layer and head: (B, L, H, T, T)."""
+    _check_eager(model)
+    with gates(model, head_mask, mlp_mask):
+        out = model(**model_inputs(batch, _device(model)), output_attentions=True)
+    return torch.stack(out.attentions, dim=1).float().cpu()
+
+
+def example_stats(maps: torch.Tensor, input_ids: torch.Tensor, token_type_ids: torch.Tensor,
+                  length: int, sep_id: int) -> dict[str, np.ndarray]:
+    """Statistics of one example's maps ``(L, H, T, T)`` (trimmed to ``length``): each (L, H)."""
+    a = maps[..., :length, :length].double()  # (L, H, n, n)
+    ids = input_ids[:length]
+    segments = token_type_ids[:length]
+    n = length
+    sep = (ids == sep_id).double()  # (n,)
+    out = {
+        "cls": a[..., 0].mean(-1),
+        "sep": (a * sep).sum(-1).mean(-1),
+        "diag_prev": torch.diagonal(a, offset=-1, dim1=-2, dim2=-1).sum(-1) / max(n, 1),
+        "diag_next": torch.diagonal(a, offset=1, dim1=-2, dim2=-1).sum(-1) / max(n, 1),
+        "self": torch.diagonal(a, dim1=-2, dim2=-1).mean(-1),
+        "entropy": -(a * torch.log(a.clamp_min(1e-12))).sum(-1).mean(-1),
+    }
+    ordinary = (sep == 0) & (torch.arange(n) > 0)  # neither [CLS] nor [SEP]
+    if segments[ordinary].unique().numel() > 1:
+        same = (segments[:, None] == segments[None, :]) & ordinary[:, None] & ordinary[None, :]
+        rows = a[..., ordinary, :]  # (L, H, q, n)
+        within = (rows * same[ordinary].double()).sum(-1)
+        content = (rows * ordinary.double()).sum(-1).clamp_min(1e-12)
+        out["within"] = (within / content).mean(-1)
+    else:
+        out["within"] = torch.full(a.shape[:2], float("nan"), dtype=torch.float64)
+    out["max_entropy"] = torch.full(a.shape[:2], float(np.log(n)), dtype=torch.float64)
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def attention_stats(model: nn.Module, batches: list[dict], sep_id: int, head_mask=None,
+                    mlp_mask=None, n_maps: int = 0) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """Per-example statistics, each ``(N, L, H)`` in the batches' example order by ``index``,
+    plus the raw maps of the first ``n_maps`` examples (for a gallery): dicts with ``index``,
+    ``tokens`` ids and ``maps`` (L, H, n, n) as float16."""
+    rows: dict[int, dict[str, np.ndarray]] = {}
+    gallery: list[dict] = []
+    for batch in batches:
+        maps = attention_maps(model, batch, head_mask, mlp_mask)
+        lengths = batch["attention_mask"].sum(-1)
+        for b, index in enumerate(batch["index"].tolist()):
+            length = int(lengths[b])
+            rows[index] = example_stats(maps[b], batch["input_ids"][b], batch["token_type_ids"][b], length, sep_id)
+            if len(gallery) < n_maps:
+                gallery.append({"index": index, "tokens": batch["input_ids"][b, :length].numpy(),
+                                "maps": maps[b, :, :, :length, :length].numpy().astype(np.float16)})
+    order = sorted(rows)
+    return {k: np.stack([rows[i][k] for i in order]).astype(np.float32) for k in STATS}, gallery
