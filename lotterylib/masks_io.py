@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -20,6 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from . import __version__
+from .results import atomic_write
 from .structure import PRUNABLE, ModelStructure
 
 KINDS = ("structured", "weights")
@@ -33,18 +33,6 @@ class MaskFile:
     @property
     def kind(self) -> str:
         return self.meta["kind"]
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _savez(tmp: str, packed: dict) -> None:
@@ -78,8 +66,8 @@ def save_mask(
         total = sum(v.size for v in packed.values())
         sidecar.setdefault("sparsity", 1.0 - sum(int(v.sum()) for v in packed.values()) / max(total, 1))
     # npz keys cannot hold '/', but qualified names only use '.', which is fine.
-    _atomic_write(stem.with_suffix(".npz"), lambda tmp: _savez(tmp, packed))
-    _atomic_write(stem.with_suffix(".json"),
+    atomic_write(stem.with_suffix(".npz"), lambda tmp: _savez(tmp, packed))
+    atomic_write(stem.with_suffix(".json"),
                   lambda tmp: Path(tmp).write_text(json.dumps(sidecar, indent=1, sort_keys=True, default=str)))
     return stem
 

@@ -73,6 +73,7 @@ class ModelStructure:
     n_heads: int
     head_dim: int
     hidden_size: int
+    intermediate_size: int = 0
 
     @classmethod
     def of(cls, model: nn.Module) -> "ModelStructure":
@@ -93,7 +94,15 @@ class ModelStructure:
             ) from err
         n_heads = config.num_attention_heads
         hidden = config.hidden_size
-        return cls(model_type, layers_path, len(layers), n_heads, hidden // n_heads, hidden)
+        return cls(model_type, layers_path, len(layers), n_heads, hidden // n_heads, hidden,
+                   config.intermediate_size)
+
+    @classmethod
+    def from_description(cls, description: dict) -> "ModelStructure":
+        """Inverse of :meth:`describe` (e.g. from a mask's sidecar)."""
+        model_type = description["model_type"]
+        return cls(model_type, FAMILIES[model_type]["layers"], description["n_layers"], description["n_heads"],
+                   description["head_dim"], description["hidden_size"], description.get("intermediate_size", 0))
 
     # --- modules -----------------------------------------------------------------------------
     def layers(self, model: nn.Module) -> nn.ModuleList:
@@ -140,4 +149,5 @@ class ModelStructure:
         return {
             "model_type": self.model_type, "n_layers": self.n_layers, "n_heads": self.n_heads,
             "head_dim": self.head_dim, "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
         }

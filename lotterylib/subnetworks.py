@@ -110,6 +110,23 @@ def super_survivor_masks(head_masks: np.ndarray, mlp_masks: np.ndarray, seed: in
     return out
 
 
+def structured_weight_count(structure, head_mask: np.ndarray, mlp_mask: np.ndarray) -> tuple[int, int]:
+    """``(kept, total)`` m-prunable weights inside the kept heads and MLPs.
+
+    One size unit for both methods: a head owns its rows of Q, K, V (weights and biases) and its
+    columns of the attention output weight; the attention output bias stays while any head of
+    its layer does; an MLP owns the intermediate weight and bias and the output weight.
+    """
+    hidden, d, ffn = structure.hidden_size, structure.head_dim, structure.intermediate_size
+    head_mask, mlp_mask = np.asarray(head_mask) > 0, np.asarray(mlp_mask) > 0
+    per_head = 3 * (d * hidden + d) + hidden * d
+    per_mlp = ffn * hidden + ffn + hidden * ffn
+    kept = (per_head * int(head_mask.sum()) + hidden * int(head_mask.any(axis=-1).sum())
+            + per_mlp * int(mlp_mask.sum()))
+    total = structure.n_layers * (per_head * structure.n_heads + hidden + per_mlp)
+    return kept, total
+
+
 # --- m-pruning (weights) ------------------------------------------------------------------------
 
 def _flatten(tensors: Mapping[str, np.ndarray]) -> tuple[np.ndarray, list[tuple[str, tuple]]]:

@@ -1,0 +1,407 @@
+"""The experiment stages the notebooks call: fine-tune, prune (m and s), re-fine-tune, super-survivors.
+
+Each stage reads what earlier stages wrote, computes, and writes small result files with
+provenance under ``results/<plan>/<task>/seed_<seed>/``:
+
+| stage | writes |
+| --- | --- |
+| ``finetune`` | ``finetune/metrics.json`` (dev metrics, majority baseline, training curve), ``finetune/attention.npz`` (per-head attention statistics, fine-tuned and pre-trained), ``finetune/gallery.npz`` (a few raw maps), ``finetune/single_removal.json`` (seeds the plan names) |
+| ``prune`` (s) | ``prune_s/search.json`` (trace), ``prune_s/pruned.json`` (good/random/bad, pruned only), ``prune_s/masks/*`` |
+| ``prune`` (m) | ``prune_m/search.json``, ``prune_m/pruned.json`` (with per-layer weight shares); the weight masks themselves (MBs) go beside the checkpoint |
+| ``retrain`` | ``retrain_<method>_<subnetwork>/metrics.json`` |
+| ``super_masks`` | ``results/<plan>/<task>/super/masks/*`` (needs every seed's s-pruning) |
+
+The fine-tuned checkpoint lives in ``checkpoints/`` (not committed). A stage that needs it and
+finds none re-creates it by fine-tuning again with the run's seed and checks the dev metric
+against the committed one.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .analysis import weight_share_by_layer
+from .attention import attention_stats
+from .data import encode, get_task, load_glue, make_batches, subsample
+from .importance import compute_importance
+from .masking import ones_masks, prunable_tensors
+from .masks_io import load_mask, save_mask
+from .metrics import compute_metrics, majority_baseline, reported_metric, search_metric
+from .models import load_model, load_tokenizer
+from .plans import Plan
+from .pruning import m_prune_search, s_prune_search
+from .results import checkpoint_dir, read_json, results_root, run_dir, write_json, write_npz
+from .structure import ModelStructure
+from .subnetworks import (
+    SUBNETWORKS, structured_subnetwork, structured_weight_count, super_survivor_masks, weight_subnetwork,
+)
+from .train import evaluate, fine_tune
+
+METHODS = ("m", "s")
+RETRAIN_METHODS = ("m", "s", "super")
+# Fixed sample seed: every seed of a task records attention on the same dev examples.
+SAMPLE_SEED = 0
+
+
+class Run:
+    """One (plan, task, seed): its settings, data, models and file locations."""
+
+    def __init__(self, plan: Plan | str, task: str, seed: int, progress: bool = True):
+        self.plan = plan if isinstance(plan, Plan) else Plan.load(plan)
+        self.task = get_task(task).name
+        self.seed = int(seed)
+        self.settings = self.plan.settings(self.task)
+        self.train_config = self.plan.train_config(self.task)
+        self.progress = progress
+
+    # --- places --------------------------------------------------------------------------------
+    @property
+    def dir(self) -> Path:
+        return run_dir(self.plan.name, self.task, self.seed)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return checkpoint_dir(self.plan.name, self.task, self.seed)
+
+    def config(self, **extra) -> dict:
+        return {"plan": self.plan.name, "model": self.plan.model, "task": self.task, "seed": self.seed,
+                "settings": self.settings, **extra}
+
+    # --- data ---------------------------------------------------------------------------------
+    @cached_property
+    def spec(self):
+        return get_task(self.task)
+
+    @cached_property
+    def tokenizer(self):
+        return load_tokenizer(self.plan.model)
+
+    def _split(self, split: str, limit_key: str):
+        data = load_glue(self.task, split)
+        limit = self.settings["data"].get(limit_key)
+        return subsample(data, limit, seed=SAMPLE_SEED) if limit else data
+
+    @cached_property
+    def train_split(self):
+        return self._split("train", "max_train")
+
+    @cached_property
+    def dev_split(self):
+        return self._split("dev", "max_dev")
+
+    @cached_property
+    def train_encoded(self):
+        return encode(self.train_split, self.tokenizer, self.train_config.max_length)
+
+    @cached_property
+    def dev_encoded(self):
+        return encode(self.dev_split, self.tokenizer, self.train_config.max_length)
+
+    @cached_property
+    def dev_batches(self) -> list[dict]:
+        return make_batches(self.dev_encoded, self.train_config.eval_batch_size)
+
+    @cached_property
+    def importance_batches(self) -> list[dict]:
+        return make_batches(self.dev_encoded, self.settings["importance"]["batch_size"])
+
+    def dev_sample_batches(self, n: int, batch_size: int) -> list[dict]:
+        sample = subsample(self.dev_split, n, seed=SAMPLE_SEED)
+        return make_batches(encode(sample, self.tokenizer, self.train_config.max_length), batch_size)
+
+    def epoch_batches(self, epoch: int) -> list[dict]:
+        c = self.train_config
+        return make_batches(self.train_encoded, c.batch_size, shuffle=True, seed=self.seed * 1000 + epoch,
+                            group_by_length=c.group_by_length, pad_to=c.pad_to)
+
+    # --- models -------------------------------------------------------------------------------
+    def new_model(self, eager: bool = False) -> torch.nn.Module:
+        """The pre-trained model with a classifier from this run's seed (= rewound)."""
+        return load_model(self.plan.model, num_labels=self.spec.num_labels, seed=self.seed,
+                          attn_implementation="eager" if eager else "sdpa",
+                          tiny_kwargs=self.settings.get("model_options") or None)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.ckpt_dir / "model.safetensors"
+
+    def finetuned_model(self, eager: bool = False) -> torch.nn.Module:
+        from safetensors.torch import load_file
+
+        if not self.checkpoint.exists():
+            restore_checkpoint(self)
+        model = self.new_model(eager)
+        model.load_state_dict(load_file(self.checkpoint))
+        return model.eval()
+
+    def metric(self, model, batches=None, **masks) -> float:
+        metrics = evaluate(model, batches or self.dev_batches, self.task, **masks)
+        return metrics[search_metric(self.task)]
+
+
+def _log(run: Run, message: str) -> None:
+    if run.progress:
+        print(f"[{run.plan.name} {run.task} seed {run.seed}] {message}", flush=True)
+
+
+# --- fine-tuning ------------------------------------------------------------------------------
+
+def _train(run: Run) -> tuple[torch.nn.Module, list[dict]]:
+    model = run.new_model()
+    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress)
+    return model, curve
+
+
+def _save_checkpoint(run: Run, model) -> None:
+    from safetensors.torch import save_file
+
+    from .results import atomic_write
+
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    atomic_write(run.checkpoint, lambda tmp: save_file(state, tmp))
+
+
+def restore_checkpoint(run: Run, tolerance: float = 1e-6) -> None:
+    """Re-create a missing checkpoint by fine-tuning again; refuse if the dev metric disagrees."""
+    recorded = read_json(run.dir / "finetune" / "metrics.json")
+    _log(run, "no checkpoint here: fine-tuning again with the run's seed")
+    model, _ = _train(run)
+    key = search_metric(run.task)
+    again = evaluate(model, run.dev_batches, run.task)[key]
+    if abs(again - recorded["metrics"][key]) > tolerance:
+        raise RuntimeError(
+            f"re-created checkpoint of {run.task} seed {run.seed} scores {key}={again:.6f}, the committed "
+            f"results say {recorded['metrics'][key]:.6f} (another machine or library version?). Re-run the "
+            "whole run instead: snakemake --forcerun finetune ...")
+    _save_checkpoint(run, model)
+
+
+def finetune(run: Run) -> dict:
+    """Fine-tune the full model, evaluate it and record what later chapters need."""
+    start = time.perf_counter()
+    model, curve = _train(run)
+    train_seconds = time.perf_counter() - start
+    metrics = evaluate(model, run.dev_batches, run.task)
+    _save_checkpoint(run, model)
+    baseline = majority_baseline(run.task, run.train_split.labels, run.dev_split.labels)
+    out = {
+        "task": run.task, "seed": run.seed, "metrics": metrics, "majority_baseline": baseline,
+        "reported_metric": reported_metric(run.task), "search_metric": search_metric(run.task),
+        "n_train": len(run.train_split), "n_dev": len(run.dev_split), "curve": curve,
+        "train_seconds": train_seconds, "structure": ModelStructure.of(model).describe(),
+    }
+    write_json(run.dir / "finetune" / "metrics.json", out, run.config())
+    _log(run, f"fine-tuned: {metrics}")
+    record_attention(run, model)
+    if run.seed in run.settings["records"]["single_removal_seeds"]:
+        record_single_removal(run, model)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def record_attention(run: Run, finetuned: torch.nn.Module | None = None) -> None:
+    """Per-head attention statistics on a fixed dev sample, fine-tuned and pre-trained weights."""
+    records = run.settings["records"]
+    batches = run.dev_sample_batches(records["attention_examples"], 16)
+    sep_id = run.tokenizer.sep_token_id
+    eager = run.new_model(eager=True)
+    pre_stats, pre_gallery = attention_stats(eager, batches, sep_id, n_maps=records["attention_gallery"])
+    if finetuned is not None:
+        eager.load_state_dict(finetuned.state_dict())
+    else:
+        eager = run.finetuned_model(eager=True)
+    ft_stats, ft_gallery = attention_stats(eager, batches, sep_id, n_maps=records["attention_gallery"])
+    arrays = {f"finetuned_{k}": v for k, v in ft_stats.items()}
+    arrays.update({f"pretrained_{k}": v for k, v in pre_stats.items()})
+    arrays["example_index"] = np.sort(np.concatenate([b["index"].numpy() for b in batches]))
+    write_npz(run.dir / "finetune" / "attention.npz", **arrays)
+    gallery = {}
+    for which, items in (("finetuned", ft_gallery), ("pretrained", pre_gallery)):
+        for i, item in enumerate(items):
+            gallery[f"{which}_{i}_maps"] = item["maps"]
+            gallery[f"{which}_{i}_tokens"] = np.asarray(item["tokens"])
+    write_npz(run.dir / "finetune" / "gallery.npz", **gallery)
+
+
+def record_single_removal(run: Run, model: torch.nn.Module) -> dict:
+    """The dev metric with each single head, and each single MLP, removed (on a dev subset)."""
+    records = run.settings["records"]
+    batches = run.dev_sample_batches(records["single_removal_dev"], run.train_config.eval_batch_size)
+    s = ModelStructure.of(model)
+    head_full, mlp_full = ones_masks(s)
+    key = search_metric(run.task)
+    base = evaluate(model, batches, run.task)[key]
+    heads = np.zeros((s.n_layers, s.n_heads))
+    mlps = np.zeros(s.n_layers)
+    for layer in range(s.n_layers):
+        for head in range(s.n_heads):
+            mask = head_full.copy()
+            mask[layer, head] = 0
+            heads[layer, head] = evaluate(model, batches, run.task, head_mask=mask)[key]
+        mask = mlp_full.copy()
+        mask[layer] = 0
+        mlps[layer] = evaluate(model, batches, run.task, mlp_mask=mask)[key]
+    out = {"metric": key, "n_examples": int(sum(len(b["index"]) for b in batches)), "full": base,
+           "head_removed": heads, "mlp_removed": mlps}
+    write_json(run.dir / "finetune" / "single_removal.json", out, run.config())
+    return out
+
+
+# --- pruning ----------------------------------------------------------------------------------
+
+def _kept_share_of_weights(structure: ModelStructure, head_mask, mlp_mask) -> float:
+    """Share of m-prunable weights inside kept heads and MLPs: one size unit for both methods."""
+    kept, total = structured_weight_count(structure, head_mask, mlp_mask)
+    return kept / total
+
+
+def prune(run: Run, method: str) -> dict:
+    """The search of ``method`` ('m' or 's'), then good/random/bad evaluated pruned only."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    start = time.perf_counter()
+    model = run.finetuned_model()
+    full = run.metric(model)
+    search = _s_search(run, model, full) if method == "s" else _m_search(run, model, full)
+    out = {"method": method, "full_metric": full, **search, "seconds": time.perf_counter() - start}
+    _log(run, f"{method}-pruning done: {out.get('pruned', {}).get('good', {}).get('metric')}")
+    return out
+
+
+def _evaluate_subnetworks(run: Run, model, masks_by_sub: dict, kind: str) -> dict:
+    key = search_metric(run.task)
+    out = {}
+    for sub, masks in masks_by_sub.items():
+        kwargs = {"weight_mask": masks} if kind == "weights" else {"head_mask": masks[0], "mlp_mask": masks[1]}
+        metrics = evaluate(model, run.dev_batches, run.task, **kwargs)
+        out[sub] = {"metrics": metrics, "metric": metrics[key]}
+    return out
+
+
+def _s_search(run: Run, model, full: float) -> dict:
+    opts = run.settings["search"]
+    s = ModelStructure.of(model)
+    abs_per = run.settings["importance"]["abs_per"]
+    result = s_prune_search(
+        importance=lambda h, m: compute_importance(model, run.importance_batches, h, m, abs_per=abs_per),
+        evaluate=lambda h, m: run.metric(model, head_mask=h, mlp_mask=m),
+        full_metric=full, n_layers=s.n_layers, n_heads=s.n_heads, fraction=opts["fraction"],
+        head_step=opts["head_step"], halve_phase2=opts["halve_phase2"],
+        progress=(lambda r: _log(run, f"s step {r['step']} {r['phase']}: {r['metric']:.4f} "
+                                      f"{'ok' if r['passed'] else 'stop'}")) if run.progress else None,
+    )
+    folder = run.dir / "prune_s"
+    write_json(folder / "search.json", {**result.summary(), "trace": result.trace}, run.config())
+    if result.skipped:
+        return {"skipped": result.skipped}
+    masks = {sub: structured_subnetwork(sub, result.head_mask, result.mlp_mask, seed=run.seed,
+                                        bernoulli=opts["bernoulli_random"]) for sub in SUBNETWORKS}
+    for sub, (head, mlp) in masks.items():
+        save_mask(folder / "masks" / sub, {"head_mask": head, "mlp_mask": mlp}, s, "structured",
+                  model=run.plan.model, task=run.task, seed=run.seed, method="s", subnetwork=sub,
+                  plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
+    pruned = _evaluate_subnetworks(run, model, masks, "structured")
+    for sub, (head, mlp) in masks.items():
+        pruned[sub].update(heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
+                           weights_kept_share=_kept_share_of_weights(s, head, mlp))
+    write_json(folder / "pruned.json", {"full_metric": full, "subnetworks": pruned}, run.config())
+    return {"pruned": pruned, "search": result.summary()}
+
+
+def m_mask_path(run: Run, sub: str) -> Path:
+    return run.ckpt_dir / "masks" / f"m_{sub}"
+
+
+def _m_search(run: Run, model, full: float) -> dict:
+    opts = run.settings["search"]
+    s = ModelStructure.of(model)
+    weights = {k: v.detach().cpu().numpy() for k, v in prunable_tensors(model, s).items()}
+    result = m_prune_search(
+        weights, evaluate=lambda mask: run.metric(model, weight_mask=mask), full_metric=full,
+        fraction=opts["fraction"], max_steps=opts["m_max_steps"],
+        progress=(lambda r: _log(run, f"m step {r['step']} sparsity {r['sparsity']:.3f}: {r['metric']:.4f}"))
+        if run.progress else None,
+    )
+    folder = run.dir / "prune_m"
+    write_json(folder / "search.json", {**result.summary(), "trace": result.trace}, run.config())
+    if result.skipped:
+        return {"skipped": result.skipped}
+    masks = {sub: weight_subnetwork(sub, result.weight_mask, weights, seed=run.seed) for sub in SUBNETWORKS}
+    for sub, mask in masks.items():
+        save_mask(m_mask_path(run, sub), mask, s, "weights", model=run.plan.model, task=run.task,
+                  seed=run.seed, method="m", subnetwork=sub, plan=run.plan.name)
+    pruned = _evaluate_subnetworks(run, model, masks, "weights")
+    for sub, mask in masks.items():
+        shares = weight_share_by_layer(mask, s)
+        kept, total = int(shares["kept"].sum()), int(shares["total"].sum())
+        pruned[sub].update(weights_kept=kept, weights_total=total, weights_kept_share=kept / total,
+                           by_layer=shares.to_dict(orient="records"))
+    write_json(folder / "pruned.json", {"full_metric": full, "subnetworks": pruned}, run.config())
+    return {"pruned": pruned, "search": result.summary()}
+
+
+# --- re-fine-tuning ---------------------------------------------------------------------------
+
+def super_dir(plan: str, task: str) -> Path:
+    return results_root() / plan / task / "super"
+
+
+def load_subnetwork(run: Run, method: str, sub: str) -> dict:
+    """The masks of one subnetwork as keyword arguments for training/evaluation."""
+    if method not in RETRAIN_METHODS or sub not in SUBNETWORKS:
+        raise ValueError(f"method must be one of {RETRAIN_METHODS} and subnetwork one of {SUBNETWORKS}; "
+                         f"got {method!r}, {sub!r}")
+    if method == "m":
+        if not m_mask_path(run, sub).with_suffix(".npz").exists():
+            _log(run, "m-pruning masks are not here (they live beside the checkpoint): searching again")
+            prune(run, "m")
+        return {"weight_mask": load_mask(m_mask_path(run, sub)).arrays}
+    folder = run.dir / "prune_s" / "masks" if method == "s" else super_dir(run.plan.name, run.task) / "masks"
+    arrays = load_mask(folder / sub, expect={"task": run.task}).arrays
+    return {"head_mask": arrays["head_mask"], "mlp_mask": arrays["mlp_mask"]}
+
+
+def retrain(run: Run, method: str, sub: str) -> dict:
+    """Rewind to the pre-trained weights, apply the subnetwork's mask, fine-tune, evaluate."""
+    folder = run.dir / f"retrain_{method}_{sub}"
+    search = read_json(run.dir / f"prune_{'s' if method == 'super' else method}" / "search.json")
+    if search.get("skipped"):
+        out = {"skipped": search["skipped"], "method": method, "subnetwork": sub}
+        write_json(folder / "metrics.json", out, run.config(method=method, subnetwork=sub))
+        return out
+    masks = load_subnetwork(run, method, sub)
+    start = time.perf_counter()
+    model = run.new_model()
+    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress, **masks)
+    metrics = evaluate(model, run.dev_batches, run.task, **masks)
+    out = {"method": method, "subnetwork": sub, "metrics": metrics, "metric": metrics[search_metric(run.task)],
+           "curve": curve, "seconds": time.perf_counter() - start}
+    write_json(folder / "metrics.json", out, run.config(method=method, subnetwork=sub))
+    _log(run, f"re-fine-tuned {method}/{sub}: {metrics}")
+    return out
+
+
+def super_masks(plan: Plan | str, task: str) -> dict:
+    """Super-survivors of a task (kept in every seed) and their random and bad variants."""
+    plan = plan if isinstance(plan, Plan) else Plan.load(plan)
+    task = get_task(task).name
+    heads, mlps = [], []
+    for seed in plan.seeds:
+        folder = run_dir(plan.name, task, seed) / "prune_s" / "masks"
+        good = load_mask(folder / "good", expect={"task": task})
+        heads.append(good.arrays["head_mask"])
+        mlps.append(good.arrays["mlp_mask"])
+    heads, mlps = np.stack(heads), np.stack(mlps)  # (S, L, H), (S, L)
+    variants = super_survivor_masks(heads, mlps, seed=min(plan.seeds))
+    structure = ModelStructure.from_description(good.meta["structure"])
+    folder = super_dir(plan.name, task) / "masks"
+    for sub, (head, mlp) in variants.items():
+        save_mask(folder / sub, {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
+                  model=plan.model, task=task, seeds=list(plan.seeds), method="super", subnetwork=sub,
+                  plan=plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
+    return {sub: {"heads_kept": int(h.sum()), "mlps_kept": int(m.sum())} for sub, (h, m) in variants.items()}

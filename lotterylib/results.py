@@ -1,0 +1,118 @@
+"""Small result files with provenance, written atomically, and where they live.
+
+Layout: ``results/<plan>/<task>/seed_<seed>/<stage>/...`` (committed), checkpoints and large
+masks under ``checkpoints/<plan>/<task>/seed_<seed>/`` (never committed). ``LOTTERY_RESULTS``
+and ``LOTTERY_CHECKPOINTS`` move either root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def results_root() -> Path:
+    return Path(os.environ.get("LOTTERY_RESULTS", REPO / "results"))
+
+
+def checkpoints_root() -> Path:
+    return Path(os.environ.get("LOTTERY_CHECKPOINTS", REPO / "checkpoints"))
+
+
+def run_dir(plan: str, task: str, seed: int) -> Path:
+    return results_root() / plan / task / f"seed_{seed}"
+
+
+def checkpoint_dir(plan: str, task: str, seed: int) -> Path:
+    return checkpoints_root() / plan / task / f"seed_{seed}"
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lotterylib"], cwd=REPO,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(config: dict | None = None) -> dict:
+    import torch
+    import transformers
+
+    return {
+        "lotterylib_version": __version__, "git_commit": git_commit(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "device": "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "config": config or {},
+    }
+
+
+def _default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Run ``write(tmp_path)`` then move the file into place: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_json(path: Path, payload: dict, config: dict | None = None) -> Path:
+    body = {**payload, "provenance": provenance(config)}
+    text = json.dumps(body, indent=1, default=_default, allow_nan=True)
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def read_json(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"result file {path} is missing: run the stage that writes it "
+                                "(see the book's 're-run it yourself' page)")
+    return json.loads(path.read_text())
+
+
+def write_npz(path: Path, **arrays) -> Path:
+    def write(tmp):
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    return atomic_write(path, write)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"result file {path} is missing: run the stage that writes it")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
