@@ -1,0 +1,209 @@
+"""Gather a plan's result files into tidy tables for the figure notebooks.
+
+Everything here only reads ``results/<plan>/...``: no model, no data, no checkpoint. Missing
+files are listed (``missing_runs``) rather than silently skipped, so a page can say what it lacks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .experiment import METHODS, super_dir
+from .metrics import reported_metric, search_metric
+from .plans import Plan
+from .results import read_npz, run_dir
+from .subnetworks import SUBNETWORKS
+
+STAGES = ("finetune",) + tuple(f"prune_{m}" for m in METHODS) + tuple(
+    f"retrain_{m}_{s}" for m in METHODS for s in SUBNETWORKS)
+
+
+def _plan(plan: Plan | str) -> Plan:
+    return plan if isinstance(plan, Plan) else Plan.load(plan)
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _stage_file(stage: str) -> str:
+    return "search.json" if stage.startswith("prune") else "metrics.json"
+
+
+def missing_runs(plan: Plan | str) -> pd.DataFrame:
+    """Which (task, seed, stage) result files are not there yet."""
+    plan = _plan(plan)
+    rows = [{"task": t, "seed": s, "stage": stage}
+            for t in plan.tasks for s in plan.seeds for stage in STAGES
+            if not (run_dir(plan.name, t, s) / stage / _stage_file(stage)).exists()]
+    return pd.DataFrame(rows, columns=["task", "seed", "stage"])
+
+
+def scale_statement(plan: Plan | str) -> str:
+    """One sentence on the scale a page was built from, for the top of every results page."""
+    plan = _plan(plan)
+    missing = missing_runs(plan)
+    done = len(plan.tasks) * len(plan.seeds) * len(STAGES) - len(missing)
+    total = len(plan.tasks) * len(plan.seeds) * len(STAGES)
+    return (f"Built from the **{plan.name}** plan: {plan.description}. Tasks: {', '.join(plan.tasks)}; "
+            f"seeds: {', '.join(map(str, plan.seeds))}. Result files present: {done} of {total}.")
+
+
+def full_scores(plan: Plan | str) -> pd.DataFrame:
+    """One row per (task, seed): the full fine-tuned model's reported and search metrics."""
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        for seed in plan.seeds:
+            data = _read(run_dir(plan.name, task, seed) / "finetune" / "metrics.json")
+            if data is None:
+                continue
+            rep, srch = reported_metric(task), search_metric(task)
+            rows.append({"task": task, "seed": seed, "metric": rep, "score": data["metrics"][rep],
+                         "search_metric": srch, "search_score": data["metrics"][srch],
+                         "majority": data["majority_baseline"][rep], "train_seconds": data.get("train_seconds"),
+                         "n_train": data["n_train"], "n_dev": data["n_dev"]})
+    return pd.DataFrame(rows)
+
+
+def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFrame:
+    """One row per (task, seed, method, subnetwork, stage) with the reported metric.
+
+    ``stage`` is ``pruned`` (the fine-tuned model with the mask) or ``retrained`` (re-fine-tuned
+    from the pre-trained weights under the mask). ``weights_kept_share`` is the subnetwork's size
+    in one unit for both methods: the share of m-prunable encoder weights it keeps.
+    """
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        rep = reported_metric(task)
+        for seed in plan.seeds:
+            folder = run_dir(plan.name, task, seed)
+            for method in METHODS:
+                pruned = _read(folder / f"prune_{method}" / "pruned.json")
+                sizes = {}
+                if pruned is not None:
+                    for sub, rec in pruned["subnetworks"].items():
+                        sizes[sub] = rec.get("weights_kept_share")
+                        rows.append({"task": task, "seed": seed, "method": method, "subnetwork": sub,
+                                     "stage": "pruned", "metric": rep, "score": rec["metrics"][rep],
+                                     "weights_kept_share": sizes[sub], "heads_kept": rec.get("heads_kept"),
+                                     "mlps_kept": rec.get("mlps_kept")})
+                for sub in SUBNETWORKS:
+                    data = _read(folder / f"retrain_{method}_{sub}" / "metrics.json")
+                    if data is None or data.get("skipped"):
+                        continue
+                    rows.append({"task": task, "seed": seed, "method": method, "subnetwork": sub,
+                                 "stage": "retrained", "metric": rep, "score": data["metrics"][rep],
+                                 "weights_kept_share": sizes.get(sub), "heads_kept": None, "mlps_kept": None})
+            if include_super:
+                for sub in SUBNETWORKS:
+                    data = _read(folder / f"retrain_super_{sub}" / "metrics.json")
+                    if data is not None and not data.get("skipped"):
+                        rows.append({"task": task, "seed": seed, "method": "super", "subnetwork": sub,
+                                     "stage": "retrained", "metric": rep, "score": data["metrics"][rep],
+                                     "weights_kept_share": None, "heads_kept": None, "mlps_kept": None})
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame, by: list[str], value: str = "score") -> pd.DataFrame:
+    """Mean, sample std (ddof=1) and count over seeds."""
+    out = df.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    return out
+
+
+def s_masks(plan: Plan | str, subnetwork: str = "good") -> dict[str, dict[str, np.ndarray]]:
+    """Per task: s-pruning masks stacked over the seeds that have them: head (S, L, H), mlp (S, L)."""
+    plan = _plan(plan)
+    out = {}
+    for task in plan.tasks:
+        heads, mlps, seeds = [], [], []
+        for seed in plan.seeds:
+            path = run_dir(plan.name, task, seed) / "prune_s" / "masks" / f"{subnetwork}.npz"
+            if path.exists():
+                arrays = read_npz(path)
+                heads.append(arrays["head_mask"])
+                mlps.append(arrays["mlp_mask"])
+                seeds.append(seed)
+        if heads:
+            out[task] = {"head_mask": np.stack(heads), "mlp_mask": np.stack(mlps), "seeds": tuple(seeds)}
+    return out
+
+
+def super_counts(plan: Plan | str) -> pd.DataFrame:
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        meta = _read(super_dir(plan.name, task) / "masks" / "good.json")
+        if meta is not None:
+            rows.append({"task": task, "heads_kept": meta["heads_kept"], "mlps_kept": meta["mlps_kept"]})
+    return pd.DataFrame(rows)
+
+
+def traces(plan: Plan | str) -> pd.DataFrame:
+    """Every search step of every run: method, phase, step, metric, passed, size."""
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        for seed in plan.seeds:
+            for method in METHODS:
+                data = _read(run_dir(plan.name, task, seed) / f"prune_{method}" / "search.json")
+                if data is None:
+                    continue
+                for rec in data["trace"]:
+                    rows.append({"task": task, "seed": seed, "method": method, "step": rec["step"],
+                                 "phase": rec["phase"], "metric": rec["metric"], "passed": rec["passed"],
+                                 "full_metric": data["full_metric"],
+                                 "relative": rec["metric"] / data["full_metric"] if data["full_metric"] else np.nan,
+                                 "sparsity": rec.get("sparsity"), "heads_kept": rec.get("heads_kept"),
+                                 "mlps_kept": rec.get("mlps_kept")})
+    return pd.DataFrame(rows)
+
+
+def search_summaries(plan: Plan | str) -> pd.DataFrame:
+    """One row per (task, seed, method): steps, skipped reason, final sizes."""
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        for seed in plan.seeds:
+            for method in METHODS:
+                data = _read(run_dir(plan.name, task, seed) / f"prune_{method}" / "search.json")
+                if data is not None:
+                    keep = {k: v for k, v in data.items() if k not in ("trace", "provenance", "options")}
+                    rows.append({"task": task, "seed": seed, **keep})
+    return pd.DataFrame(rows)
+
+
+def importance_scores(plan: Plan | str) -> pd.DataFrame:
+    """Normalised head and MLP importance of the live components at every s-pruning step."""
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        for seed in plan.seeds:
+            data = _read(run_dir(plan.name, task, seed) / "prune_s" / "search.json")
+            if data is None:
+                continue
+            for rec in data["trace"]:
+                for kind in ("head", "mlp"):
+                    scores = np.asarray(rec[f"{kind}_scores"], dtype=float).ravel()
+                    rows += [{"task": task, "seed": seed, "step": rec["step"], "kind": kind, "score": float(v)}
+                             for v in scores]
+    return pd.DataFrame(rows)
+
+
+def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
+    """m-pruning's surviving weight share per layer and module, one row per (task, seed, layer, module)."""
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        for seed in plan.seeds:
+            data = _read(run_dir(plan.name, task, seed) / "prune_m" / "pruned.json")
+            if data is None:
+                continue
+            for rec in data["subnetworks"][subnetwork]["by_layer"]:
+                rows.append({"task": task, "seed": seed, **rec})
+    return pd.DataFrame(rows)
