@@ -1,0 +1,144 @@
+"""Plans, result files and the experiment stages on the smoke plan (through the Python API)."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from lotterylib import collect, experiment
+from lotterylib.masking import prunable_tensors
+from lotterylib.models import tiny_bert
+from lotterylib.plans import Plan
+from lotterylib.results import atomic_write, read_json, write_json
+from lotterylib.structure import ModelStructure
+from lotterylib.subnetworks import structured_weight_count
+
+
+def test_plans_load_and_validate(tmp_path):
+    smoke = Plan.load("smoke")
+    assert smoke.model == "tiny-bert" and smoke.tasks and smoke.seeds
+    demo = Plan.load("demo")
+    assert demo.tasks == ("CoLA", "SST-2", "MRPC", "STS-B", "RTE", "WNLI")
+    assert demo.seeds == (1337, 42, 86, 71, 166)
+    with pytest.raises(FileNotFoundError, match="known plans"):
+        Plan.load("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "bad", "model": "tiny-bert", "tasks": ["MRPC"], "seeds": [1]}))
+    with pytest.raises(ValueError, match="lacks"):
+        Plan.load(bad)
+    bad.write_text(yaml.safe_dump({"name": "bad", "model": "tiny-bert", "tasks": ["MRPC"], "seeds": [1],
+                                   "train": {"lr": 1e-3}, "trian": {}}))
+    with pytest.raises(ValueError, match="unknown keys"):
+        Plan.load(bad)
+
+
+def test_task_overrides_apply_to_one_task(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "p", "model": "tiny-bert", "tasks": ["MRPC", "SST-2"], "seeds": [1],
+                                    "train": {"lr": 1e-3}, "data": {"max_train": 100},
+                                    "task_overrides": {"SST-2": {"data": {"max_train": 50}, "train": {"epochs": 1}}}}))
+    plan = Plan.load(path)
+    assert plan.settings("MRPC")["data"]["max_train"] == 100
+    assert plan.settings("SST-2")["data"]["max_train"] == 50
+    assert plan.train_config("SST-2").epochs == 1 and plan.train_config("SST-2").lr == 1e-3
+    with pytest.raises(ValueError, match="not in plan"):
+        plan.settings("RTE")
+
+
+def test_one_size_unit_counts_every_prunable_weight():
+    model = tiny_bert(n_layers=3, n_heads=4, hidden_size=32, intermediate_size=48)
+    s = ModelStructure.of(model)
+    n = sum(t.numel() for t in prunable_tensors(model).values())
+    kept, total = structured_weight_count(s, np.ones((3, 4)), np.ones(3))
+    assert kept == total == n
+    assert structured_weight_count(s, np.zeros((3, 4)), np.zeros(3))[0] == 0
+
+
+def test_atomic_writes_leave_no_half_files(tmp_path):
+    target = tmp_path / "a" / "x.json"
+    with pytest.raises(RuntimeError):
+        atomic_write(target, lambda tmp: (open(tmp, "w").write("half"), (_ for _ in ()).throw(RuntimeError())))
+    assert not target.exists() and not list((tmp_path / "a").iterdir())
+    write_json(target, {"value": np.float32(0.5)}, {"k": 1})
+    data = read_json(target)
+    assert data["value"] == 0.5 and data["provenance"]["config"] == {"k": 1}
+    assert data["provenance"]["lotterylib_version"]
+    with pytest.raises(FileNotFoundError, match="run the stage"):
+        read_json(tmp_path / "missing.json")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, glue_root):
+    import os
+
+    root = tmp_path_factory.mktemp("results")
+    old = {k: os.environ.get(k) for k in ("LOTTERY_RESULTS", "LOTTERY_CHECKPOINTS")}
+    os.environ["LOTTERY_RESULTS"] = str(root / "results")
+    os.environ["LOTTERY_CHECKPOINTS"] = str(root / "checkpoints")
+    run = experiment.Run("smoke", "MRPC", 1337, progress=False)
+    experiment.finetune(run)
+    experiment.prune(run, "s")
+    experiment.prune(run, "m")
+    yield run
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_stages_write_their_files_with_provenance(smoke_run):
+    folder = smoke_run.dir
+    metrics = read_json(folder / "finetune" / "metrics.json")
+    assert metrics["provenance"]["config"]["task"] == "MRPC" and metrics["curve"]
+    assert set(metrics["metrics"]) >= {"acc", "f1"}
+    attention = np.load(folder / "finetune" / "attention.npz")
+    s = metrics["structure"]
+    assert attention["finetuned_cls"].shape[1:] == (s["n_layers"], s["n_heads"])
+    removal = read_json(folder / "finetune" / "single_removal.json")
+    assert np.shape(removal["head_removed"]) == (s["n_layers"], s["n_heads"])
+    for method in ("s", "m"):
+        pruned = read_json(folder / f"prune_{method}" / "pruned.json")
+        sizes = {sub: rec["weights_kept_share"] for sub, rec in pruned["subnetworks"].items()}
+        assert sizes["good"] == pytest.approx(sizes["random"]) == pytest.approx(sizes["bad"])
+    assert not list(folder.rglob("*.tmp"))
+
+
+def test_retrain_and_a_missing_checkpoint_is_recreated(smoke_run):
+    smoke_run.checkpoint.unlink()
+    out = experiment.retrain(smoke_run, "s", "random")
+    assert "metrics" in out or "skipped" in out
+    # prune needs the fine-tuned model: it is re-created and checked against the committed metric
+    experiment.prune(smoke_run, "s")
+    assert smoke_run.checkpoint.exists()
+
+
+def test_collect_reads_the_stage_outputs(smoke_run):
+    full = collect.full_scores("smoke")
+    assert len(full) == 1 and full["task"].iloc[0] == "MRPC"
+    scores = collect.subnetwork_scores("smoke")
+    assert set(scores["stage"]) >= {"pruned"}
+    missing = collect.missing_runs("smoke")
+    assert len(missing) > 0 and "smoke" in collect.scale_statement("smoke")
+
+
+def test_restore_refuses_a_checkpoint_that_disagrees(smoke_run):
+    path = smoke_run.dir / "finetune" / "metrics.json"
+    original = path.read_text()
+    data = json.loads(original)
+    data["metrics"]["acc"] += 0.5
+    path.write_text(json.dumps(data))
+    try:
+        smoke_run.checkpoint.unlink()
+        with pytest.raises(RuntimeError, match="committed"):
+            experiment.restore_checkpoint(smoke_run)
+    finally:
+        path.write_text(original)
+
+
+def test_bad_stage_arguments_are_refused(smoke_run):
+    with pytest.raises(ValueError, match="method must be"):
+        experiment.prune(smoke_run, "x")
+    with pytest.raises(ValueError, match="subnetwork one of"):
+        experiment.load_subnetwork(smoke_run, "s", "best")
