@@ -1,0 +1,435 @@
+"""The head-mask explorer: toggle heads and MLPs and watch the dev metric.
+
+Two faces:
+
+- :class:`Explorer` (live, needs a kernel): a grid of toggles, one per head and one per MLP, presets
+  (full model, good/random/bad of either method, super-survivors, a layer off), the dev metric
+  re-evaluated on every change beside the full model's and the 90 % line, the importance of the
+  selected head, and the attention map of a selected head on a selected dev example.
+- :func:`static_views` (no kernel): precomputed views from committed results, switched in the
+  browser by ``jslink``-ed controls over ``Stack`` widgets, so the built book stays interactive.
+
+The compute lives in :class:`ExplorerModel` (no widgets), so tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .masking import ones_masks
+from .metrics import search_metric
+from .structure import ModelStructure
+
+
+# --- compute -----------------------------------------------------------------------------------
+
+@dataclass
+class ExplorerModel:
+    """A fine-tuned model, its dev batches and the current masks; ``score()`` evaluates them."""
+
+    model: object
+    batches: list
+    task: str
+    presets: dict = field(default_factory=dict)  # name -> (head_mask, mlp_mask)
+    importance: np.ndarray | None = None  # (L, H) normalised head importance
+    attention_batch: dict | None = None  # a few dev examples for the attention panel (eager model)
+    tokenizer: object = None
+
+    def __post_init__(self):
+        self.structure = ModelStructure.of(self.model)
+        self.head_mask, self.mlp_mask = ones_masks(self.structure)
+        self.metric_name = search_metric(self.task)
+        self.full_score = self.score()
+        self.presets = {"full model": ones_masks(self.structure), **self.presets}
+        for layer in range(self.structure.n_layers):
+            head, mlp = ones_masks(self.structure)
+            head[layer] = 0
+            self.presets.setdefault(f"all heads of layer {layer} off", (head, mlp))
+        self.last_seconds = 0.0
+
+    def score(self) -> float:
+        from .train import evaluate
+
+        start = time.perf_counter()
+        value = evaluate(self.model, self.batches, self.task, head_mask=self.head_mask, mlp_mask=self.mlp_mask)
+        self.last_seconds = time.perf_counter() - start
+        return float(value[self.metric_name])
+
+    def set_head(self, layer: int, head: int, keep: bool) -> None:
+        self.head_mask[layer, head] = float(keep)
+
+    def set_mlp(self, layer: int, keep: bool) -> None:
+        self.mlp_mask[layer] = float(keep)
+
+    def apply_preset(self, name: str) -> None:
+        if name not in self.presets:
+            raise ValueError(f"no preset {name!r}; presets: {sorted(self.presets)}")
+        head, mlp = self.presets[name]
+        self.head_mask, self.mlp_mask = np.array(head, dtype=np.float32), np.array(mlp, dtype=np.float32)
+
+    def kept(self) -> tuple[int, int]:
+        return int(self.head_mask.sum()), int(self.mlp_mask.sum())
+
+    def attention_map(self, layer: int, head: int, example: int) -> tuple[np.ndarray, list[str]]:
+        """(n, n) attention of one head on one dev example under the current masks."""
+        from .attention import attention_maps
+
+        if self.attention_batch is None:
+            raise ValueError("no attention examples: build the explorer with an eager model's batch")
+        one = {k: v[example:example + 1] for k, v in self.attention_batch.items()}
+        n = int(one["attention_mask"].sum())
+        maps = attention_maps(self.model, one, self.head_mask, self.mlp_mask)  # (1, L, H, T, T)
+        ids = one["input_ids"][0, :n].tolist()
+        tokens = self.tokenizer.convert_ids_to_tokens(ids) if self.tokenizer is not None else [str(i) for i in ids]
+        return maps[0, layer, head, :n, :n].numpy(), tokens
+
+
+def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: int = 8,
+                     presets_from_results: bool = True) -> ExplorerModel:
+    """An :class:`ExplorerModel` for one (plan, task, seed) of the experiment grid.
+
+    Loads (or, if missing, re-creates by fine-tuning) the run's checkpoint with eager attention,
+    the fixed dev subset (``dev_examples=None``: the full dev set), and the presets found in the
+    run's results (s-pruning good/random/bad, super-survivors).
+    """
+    from .masks_io import load_mask
+    from .results import read_json
+
+    model = run.finetuned_model(eager=True)
+    batches = (run.dev_batches if dev_examples is None
+               else run.dev_sample_batches(dev_examples, run.train_config.eval_batch_size))
+    presets, importance = {}, None
+    if presets_from_results:
+        for folder, label in ((run.dir / "prune_s" / "masks", "s-pruning"),
+                              (run.dir.parent / "super" / "masks", "super-survivors")):
+            for sub in ("good", "random", "bad"):
+                if (folder / f"{sub}.npz").exists():
+                    arrays = load_mask(folder / sub).arrays
+                    presets[f"{label}: {sub}"] = (arrays["head_mask"], arrays["mlp_mask"])
+        search = run.dir / "prune_s" / "search.json"
+        if search.exists():
+            trace = read_json(search)["trace"]
+            if trace:
+                importance = np.asarray(trace[0]["head_scores"])
+    attention_batch = run.dev_sample_batches(attention_examples, attention_examples)[0]
+    return ExplorerModel(model, batches, run.task, presets, importance, attention_batch, run.tokenizer)
+
+
+# --- live widgets ------------------------------------------------------------------------------
+
+class Explorer:
+    """The live explorer (ipywidgets). ``Explorer(explorer_model).widget`` displays it."""
+
+    def __init__(self, state: ExplorerModel):
+        import ipywidgets as w
+
+        self.state = state
+        s = state.structure
+        self.head_buttons = [[w.ToggleButton(value=True, description=f"{layer}.{head}",
+                                             layout=w.Layout(width="52px", height="28px"),
+                                             tooltip=f"layer {layer}, head {head}")
+                              for head in range(s.n_heads)] for layer in range(s.n_layers)]
+        self.mlp_buttons = [w.ToggleButton(value=True, description=f"MLP {layer}", button_style="info",
+                                           layout=w.Layout(width="70px", height="28px"))
+                            for layer in range(s.n_layers)]
+        self.preset = w.Dropdown(options=list(state.presets), description="preset")
+        self.full_dev = w.Checkbox(value=False, description="full dev set")
+        self.selected = w.Dropdown(options=[(f"layer {l}, head {h}", (l, h)) for l in range(s.n_layers)
+                                            for h in range(s.n_heads)], description="head")
+        n_examples = 0 if state.attention_batch is None else len(state.attention_batch["index"])
+        self.example = w.IntSlider(value=0, min=0, max=max(0, n_examples - 1), description="example")
+        self.status = w.HTML()
+        self.attention = w.Image(format="png", layout=w.Layout(width="380px"))
+        self._busy = False
+        for layer, row in enumerate(self.head_buttons):
+            for head, button in enumerate(row):
+                button.observe(self._head_changed(layer, head), names="value")
+        for layer, button in enumerate(self.mlp_buttons):
+            button.observe(self._mlp_changed(layer), names="value")
+        self.preset.observe(lambda change: self.apply_preset(change["new"]), names="value")
+        self.selected.observe(lambda change: self.refresh(rescore=False), names="value")
+        self.example.observe(lambda change: self.draw_attention(), names="value")
+        rows = [w.HBox([w.Label(f"layer {layer}", layout=w.Layout(width="60px")), *row, self.mlp_buttons[layer]])
+                for layer, row in enumerate(self.head_buttons)]
+        self.widget = w.VBox([w.HBox([self.preset, self.full_dev]), *rows, self.status,
+                              w.HBox([self.selected, self.example]), self.attention])
+        self.refresh()
+
+    def _head_changed(self, layer, head):
+        def callback(change):
+            self.state.set_head(layer, head, change["new"])
+            if not self._busy:
+                self.refresh()
+        return callback
+
+    def _mlp_changed(self, layer):
+        def callback(change):
+            self.state.set_mlp(layer, change["new"])
+            if not self._busy:
+                self.refresh()
+        return callback
+
+    def apply_preset(self, name: str) -> None:
+        self.state.apply_preset(name)
+        self._busy = True  # sync the buttons without one evaluation per button
+        try:
+            for layer, row in enumerate(self.head_buttons):
+                for head, button in enumerate(row):
+                    button.value = bool(self.state.head_mask[layer, head])
+            for layer, button in enumerate(self.mlp_buttons):
+                button.value = bool(self.state.mlp_mask[layer])
+        finally:
+            self._busy = False
+        self.refresh()
+
+    def refresh(self, rescore: bool = True) -> None:
+        st = self.state
+        if rescore:
+            self.current = st.score()
+        heads, mlps = st.kept()
+        s = st.structure
+        layer, head = self.selected.value
+        importance = "n/a" if st.importance is None else f"{st.importance[layer, head]:.3f}"
+        ok = self.current >= 0.9 * st.full_score
+        colour = "#2a9d8f" if ok else "#e76f51"
+        self.status.value = (
+            f"<b>{st.metric_name}</b> now <b style='color:{colour}'>{self.current:.4f}</b> "
+            f"&nbsp; full model {st.full_score:.4f} &nbsp; 90 % line {0.9 * st.full_score:.4f} "
+            f"&nbsp; | heads kept {heads}/{s.n_layers * s.n_heads}, MLPs kept {mlps}/{s.n_layers} "
+            f"&nbsp; | importance of layer {layer} head {head}: {importance} "
+            f"&nbsp; <i>({st.last_seconds:.2f} s)</i>")
+        for l, row in enumerate(self.head_buttons):
+            for h, button in enumerate(row):
+                button.button_style = "success" if button.value else ""
+        self.draw_attention()
+
+    def draw_attention(self) -> None:
+        if self.state.attention_batch is None:
+            return
+        import matplotlib.pyplot as plt
+
+        layer, head = self.selected.value
+        weights, tokens = self.state.attention_map(layer, head, self.example.value)
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.imshow(weights, cmap="viridis", vmin=0, vmax=max(weights.max(), 1e-6))
+        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(tokens)), tokens, fontsize=6)
+        ax.set_title(f"layer {layer}, head {head} (current masks)")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        self.attention.value = buffer.getvalue()
+
+
+# --- static views ------------------------------------------------------------------------------
+
+def figure_html(fig, width: int = 520) -> str:
+    """A matplotlib figure as an inline PNG ``<img>`` (the static book carries no kernel)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img src="data:image/png;base64,{data}" style="max-width:{width}px;width:100%" alt="figure"/>'
+
+
+def switchable(labels: list[str], views: list[str], description: str, slider: bool = False):
+    """A control (toggle buttons or a slider) ``jslink``-ed to a ``Stack`` of HTML views.
+
+    Switching happens in the browser, so it works in the static book without a kernel.
+    """
+    import ipywidgets as w
+
+    if not labels or len(labels) != len(views):
+        raise ValueError("switchable needs one label per view, and at least one view")
+    stack = w.Stack([w.HTML(v) for v in views], selected_index=0)
+    if slider:
+        control = w.IntSlider(value=0, min=0, max=len(views) - 1, description=description,
+                              continuous_update=True, layout=w.Layout(width="420px"))
+        w.jslink((control, "value"), (stack, "selected_index"))
+        return w.VBox([control, stack])
+    control = w.ToggleButtons(options=[(label, i) for i, label in enumerate(labels)], value=0,
+                              description=description, style={"button_width": "auto"})
+    w.jslink((control, "index"), (stack, "selected_index"))
+    return w.VBox([control, stack])
+
+
+def _cell_colour(value: float, vmin: float, vmax: float, cmap: str) -> str:
+    from matplotlib import colormaps, colors
+
+    norm = 0.5 if vmax == vmin else (value - vmin) / (vmax - vmin)
+    return colors.to_hex(colormaps[cmap](float(np.clip(norm, 0, 1))))
+
+
+def mask_table_html(head_values: np.ndarray, mlp_values: np.ndarray, vmin: float = 0.0, vmax: float = 1.0,
+                    cmap: str = "Greens", fmt: str = "", highlight: set | None = None, caption: str = "") -> str:
+    """Heads (layers x heads) and MLPs as a coloured HTML table: light, crisp, no image needed.
+
+    ``fmt=""`` shows no numbers (masks); ``highlight`` is a set of ``(layer, head)`` or
+    ``(layer, "mlp")`` cells outlined in red (e.g. the components a pruning step removes).
+    """
+    highlight = highlight or set()
+    n_layers, n_heads = head_values.shape
+    css = ("<style>.lbm{border-collapse:collapse;font:11px sans-serif}.lbm td{width:26px;height:20px;"
+           "text-align:center;border:1px solid #ddd;padding:0}.lbm td.gap{border:none;width:8px}"
+           ".lbm td.hit{outline:2px solid #d62828}.lbm th{padding:0 4px}</style>")
+    header = "".join(f"<th>{h}</th>" for h in range(n_heads))
+    rows = [f"<tr><th></th>{header}<th></th><th>MLP</th></tr>"]
+    for layer in range(n_layers):
+        tds = []
+        for head in range(n_heads):
+            value = float(head_values[layer, head])
+            tds.append(_cell(value, vmin, vmax, cmap, fmt, (layer, head) in highlight, f"layer {layer}, head {head}"))
+        mlp = _cell(float(mlp_values[layer]), vmin, vmax, cmap, fmt, (layer, "mlp") in highlight, f"layer {layer} MLP")
+        rows.append(f"<tr><th>{layer}</th>{''.join(tds)}<td class='gap'></td>{mlp}</tr>")
+    caption_html = f"<caption style='caption-side:bottom;text-align:left'>{caption}</caption>" if caption else ""
+    return f"{css}<table class='lbm'>{caption_html}{''.join(rows)}</table>"
+
+
+def _cell(value: float, vmin: float, vmax: float, cmap: str, fmt: str, hit: bool, title: str) -> str:
+    text = format(value, fmt) if fmt else ""
+    colour = _cell_colour(value, vmin, vmax, cmap)
+    ink = "#fff" if _is_dark(colour) else "#000"
+    return (f"<td{' class=hit' if hit else ''} style='background:{colour};color:{ink}' "
+            f"title='{title}: {value:.4g}'>{text}</td>")
+
+
+def _is_dark(hex_colour: str) -> bool:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.299 * r + 0.587 * g + 0.114 * b < 128
+
+
+def _score_line(label: str, value: float | None, full: float | None, metric: str) -> str:
+    if value is None:
+        return f"<p><b>{label}</b>: no score recorded</p>"
+    ratio = f" ({value / full:.0%} of the full model)" if full else ""
+    colour = "#2a9d8f" if full is None or value >= 0.9 * full else "#e76f51"
+    return f"<p><b>{label}</b>: {metric} <b style='color:{colour}'>{value:.4f}</b>{ratio}</p>"
+
+
+def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
+    """Labels and HTML views of the presets of one run, from committed results."""
+    from .masks_io import load_mask
+    from .results import read_json, run_dir
+
+    folder = run_dir(plan, task, seed)
+    full = read_json(folder / "finetune" / "metrics.json")
+    metric = full["search_metric"]
+    full_score = full["metrics"][metric]
+    s = full["structure"]
+    labels = ["full model"]
+    views = [_score_line("full model", full_score, None, metric)
+             + mask_table_html(np.ones((s["n_layers"], s["n_heads"])), np.ones(s["n_layers"]))]
+    pruned = folder / "prune_s" / "pruned.json"
+    scores = read_json(pruned)["subnetworks"] if pruned.exists() else {}
+    for sub in ("good", "random", "bad"):
+        path = folder / "prune_s" / "masks" / f"{sub}.npz"
+        if not path.exists():
+            continue
+        arrays = load_mask(path).arrays
+        head, mlp = arrays["head_mask"], arrays["mlp_mask"]
+        labels.append(f"s-pruning {sub}")
+        value = scores.get(sub, {}).get("metric")
+        views.append(_score_line(f"s-pruning {sub}, pruned (not re-fine-tuned)", value, full_score, metric)
+                     + f"<p>kept: {int(head.sum())} of {head.size} heads, {int(mlp.sum())} of {mlp.size} MLPs</p>"
+                     + mask_table_html(head, mlp))
+    super_good = run_dir(plan, task, seed).parent / "super" / "masks" / "good.npz"
+    if super_good.exists():
+        arrays = load_mask(super_good).arrays
+        retrained = folder / "retrain_super_good" / "metrics.json"
+        value = read_json(retrained).get("metric") if retrained.exists() else None
+        labels.append("super-survivors")
+        views.append(_score_line("super-survivors, re-fine-tuned", value, full_score, metric)
+                     + f"<p>kept in every seed: {int(arrays['head_mask'].sum())} heads, "
+                       f"{int(arrays['mlp_mask'].sum())} MLPs</p>"
+                     + mask_table_html(arrays["head_mask"], arrays["mlp_mask"]))
+    return labels, views
+
+
+def removal_view(plan: str, task: str, seed: int) -> str | None:
+    """The dev metric change from removing each single head and each single MLP."""
+    from .results import read_json, run_dir
+
+    path = run_dir(plan, task, seed) / "finetune" / "single_removal.json"
+    if not path.exists():
+        return None
+    data = read_json(path)
+    heads = np.asarray(data["head_removed"]) - data["full"]
+    mlps = np.asarray(data["mlp_removed"]) - data["full"]
+    bound = float(max(np.abs(heads).max(), np.abs(mlps).max(), 1e-6))
+    return (f"<p>Change of {data['metric']} (full model {data['full']:.4f}, on {data['n_examples']} dev examples) "
+            "when one component is removed; red: worse, blue: better.</p>"
+            + mask_table_html(heads, mlps, vmin=-bound, vmax=bound, cmap="RdBu", fmt="+.2f"))
+
+
+def trace_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
+    """One view per s-pruning step: the mask after the step, the components it removed, the score."""
+    from .results import read_json, run_dir
+
+    path = run_dir(plan, task, seed) / "prune_s" / "search.json"
+    if not path.exists():
+        return [], []
+    search = read_json(path)
+    full = search["full_metric"]
+    n_layers, n_heads = np.asarray(search["trace"][0]["head_scores"]).shape if search["trace"] else (0, 0)
+    head, mlp = np.ones((n_layers, n_heads)), np.ones(n_layers)
+    labels, views = [], []
+    for rec in search["trace"]:
+        new_head, new_mlp = head.copy(), mlp.copy()
+        for layer, h in rec["pruned_heads"]:
+            new_head[layer, h] = 0
+        for layer in rec["pruned_mlps"]:
+            new_mlp[layer] = 0
+        removed = {tuple(x) for x in rec["pruned_heads"]} | {(layer, "mlp") for layer in rec["pruned_mlps"]}
+        verdict = "kept: passes the 90 % rule" if rec["passed"] else "rejected: below 90 %, the search phase stops"
+        labels.append(f"step {rec['step']}")
+        views.append(f"<p><b>step {rec['step']}</b> ({rec['phase']}): removes the outlined components; "
+                     f"score {rec['metric']:.4f} = {rec['metric'] / full:.0%} of the full model: {verdict}. "
+                     f"Cells show the normalised importance the step ranked by.</p>"
+                     + mask_table_html(np.asarray(rec["head_scores"]) * head, np.asarray(rec["mlp_scores"]) * mlp,
+                                       cmap="Blues", fmt=".2f", highlight=removed))
+        if rec["passed"]:
+            head, mlp = new_head, new_mlp
+    return labels, views
+
+
+def static_explorer(plan: str, seed: int, tasks: list[str]):
+    """The kernel-free explorer: tasks x (presets, single removals, pruning trace), switched in the browser."""
+    import ipywidgets as w
+
+    pages = []
+    for task in tasks:
+        tabs, titles = [], []
+        labels, views = preset_views(plan, task, seed)
+        tabs.append(switchable(labels, views, "preset"))
+        titles.append("presets")
+        removal = removal_view(plan, task, seed)
+        if removal is not None:
+            tabs.append(w.HTML(removal))
+            titles.append("single removals")
+        labels, views = trace_views(plan, task, seed)
+        if views:
+            tabs.append(switchable(labels, views, "step", slider=True))
+            titles.append("s-pruning trace")
+        tab = w.Tab(tabs)
+        for i, title in enumerate(titles):
+            tab.set_title(i, title)
+        pages.append(tab)
+    if not pages:
+        return w.HTML("<p>No results of this plan yet: run the workflow first.</p>")
+    return _task_switch(tasks, pages)
+
+
+def _task_switch(tasks: list[str], pages: list):
+    import ipywidgets as w
+
+    stack = w.Stack(pages, selected_index=0)
+    control = w.ToggleButtons(options=[(t, i) for i, t in enumerate(tasks)], value=0, description="task")
+    w.jslink((control, "index"), (stack, "selected_index"))
+    return w.VBox([control, stack])
