@@ -39,8 +39,10 @@ class ExplorerModel:
     importance: np.ndarray | None = None  # (L, H) normalised head importance
     attention_batch: dict | None = None  # a few dev examples for the attention panel (eager model)
     tokenizer: object = None
+    full_batches: list | None = None  # the whole dev set, evaluated on request
 
     def __post_init__(self):
+        self.subset_batches = self.batches
         self.structure = ModelStructure.of(self.model)
         self.head_mask, self.mlp_mask = ones_masks(self.structure)
         self.metric_name = search_metric(self.task)
@@ -51,6 +53,16 @@ class ExplorerModel:
             head[layer] = 0
             self.presets.setdefault(f"all heads of layer {layer} off", (head, mlp))
         self.last_seconds = 0.0
+
+    def use_full_dev(self, full: bool) -> None:
+        """Evaluate on the whole dev set (``True``) or the fixed subset; the full model is re-scored."""
+        if full and self.full_batches is None:
+            raise ValueError("this explorer has no full dev set: build it with explorer_for_run(...)")
+        current = self.head_mask, self.mlp_mask
+        self.batches = self.full_batches if full else self.subset_batches
+        self.head_mask, self.mlp_mask = ones_masks(self.structure)
+        self.full_score = self.score()
+        self.head_mask, self.mlp_mask = current
 
     def score(self) -> float:
         from .train import evaluate
@@ -117,7 +129,8 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
             if trace:
                 importance = np.asarray(trace[0]["head_scores"])
     attention_batch = run.dev_sample_batches(attention_examples, attention_examples)[0]
-    return ExplorerModel(model, batches, run.task, presets, importance, attention_batch, run.tokenizer)
+    return ExplorerModel(model, batches, run.task, presets, importance, attention_batch, run.tokenizer,
+                         full_batches=run.dev_batches)
 
 
 # --- live widgets ------------------------------------------------------------------------------
@@ -154,6 +167,7 @@ class Explorer:
         self.preset.observe(lambda change: self.apply_preset(change["new"]), names="value")
         self.selected.observe(lambda change: self.refresh(rescore=False), names="value")
         self.example.observe(lambda change: self.draw_attention(), names="value")
+        self.full_dev.observe(self._full_dev_changed, names="value")
         rows = [w.HBox([w.Label(f"layer {layer}", layout=w.Layout(width="60px")), *row, self.mlp_buttons[layer]])
                 for layer, row in enumerate(self.head_buttons)]
         self.widget = w.VBox([w.HBox([self.preset, self.full_dev]), *rows, self.status,
@@ -173,6 +187,10 @@ class Explorer:
             if not self._busy:
                 self.refresh()
         return callback
+
+    def _full_dev_changed(self, change) -> None:
+        self.state.use_full_dev(change["new"])
+        self.refresh()
 
     def apply_preset(self, name: str) -> None:
         self.state.apply_preset(name)

@@ -25,8 +25,9 @@ def state():
     for b in batches:
         b["labels"] = torch.as_tensor(own[b["index"].numpy()])
     good = (np.array([[1, 1, 0, 0], [0, 1, 1, 0]], dtype=np.float32), np.array([1, 0], dtype=np.float32))
-    return ExplorerModel(model, batches, "MRPC", presets={"s-pruning: good": good},
-                         importance=np.arange(8.0).reshape(2, 4) / 7, attention_batch=batches[0])
+    return ExplorerModel(model, batches[:2], "MRPC", presets={"s-pruning: good": good},
+                         importance=np.arange(8.0).reshape(2, 4) / 7, attention_batch=batches[0],
+                         full_batches=batches)
 
 
 def test_full_model_scores_one_and_turning_heads_off_changes_it(state):
@@ -76,6 +77,16 @@ def test_selected_head_shows_its_importance_and_attention(state):
     assert weights.shape == (n, n) and len(tokens) == n
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
     assert explorer.attention.value[:4] == b"\x89PNG"  # the map was drawn
+
+
+def test_full_dev_set_on_request(state):
+    explorer = Explorer(state)
+    n_subset = sum(len(b["index"]) for b in state.batches)
+    explorer.full_dev.value = True
+    assert sum(len(b["index"]) for b in state.batches) == 64 > n_subset
+    assert state.full_score == 1.0
+    explorer.full_dev.value = False
+    assert sum(len(b["index"]) for b in state.batches) == n_subset
 
 
 def test_unknown_preset_is_refused(state):
