@@ -40,6 +40,7 @@ class ExplorerModel:
     attention_batch: dict | None = None  # a few dev examples for the attention panel (eager model)
     tokenizer: object = None
     full_batches: list | None = None  # the whole dev set, evaluated on request
+    attention_model: object = None  # an eager-attention copy for the attention panel (default: model)
 
     def __post_init__(self):
         self.subset_batches = self.batches
@@ -95,7 +96,8 @@ class ExplorerModel:
             raise ValueError("no attention examples: build the explorer with an eager model's batch")
         one = {k: v[example:example + 1] for k, v in self.attention_batch.items()}
         n = int(one["attention_mask"].sum())
-        maps = attention_maps(self.model, one, self.head_mask, self.mlp_mask)  # (1, L, H, T, T)
+        model = self.attention_model or self.model
+        maps = attention_maps(model, one, self.head_mask, self.mlp_mask)  # (1, L, H, T, T)
         ids = one["input_ids"][0, :n].tolist()
         tokens = self.tokenizer.convert_ids_to_tokens(ids) if self.tokenizer is not None else [str(i) for i in ids]
         return maps[0, layer, head, :n, :n].numpy(), tokens
@@ -112,9 +114,11 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
     from .masks_io import load_mask
     from .results import read_json
 
-    model = run.finetuned_model(eager=True)
+    model = run.finetuned_model()  # fast (sdpa) attention for scoring
+    eager = run.new_model(eager=True)  # the same weights with readable attention maps
+    eager.load_state_dict(model.state_dict())
     batches = (run.dev_batches if dev_examples is None
-               else run.dev_sample_batches(dev_examples, run.train_config.eval_batch_size))
+               else run.dev_sample_batches(dev_examples, 32))
     presets, importance = {}, None
     if presets_from_results:
         for folder, label in ((run.dir / "prune_s" / "masks", "s-pruning"),
@@ -130,7 +134,7 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
                 importance = np.asarray(trace[0]["head_scores"])
     attention_batch = run.dev_sample_batches(attention_examples, attention_examples)[0]
     return ExplorerModel(model, batches, run.task, presets, importance, attention_batch, run.tokenizer,
-                         full_batches=run.dev_batches)
+                         full_batches=run.dev_batches, attention_model=eager.eval())
 
 
 # --- live widgets ------------------------------------------------------------------------------
