@@ -144,23 +144,27 @@ def super_counts(plan: Plan | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _each(plan: Plan, relpath: str):
+    """``(task, seed, data)`` for every run of the plan that has the result file ``relpath``."""
+    for task in plan.tasks:
+        for seed in plan.seeds:
+            data = _read(run_dir(plan.name, task, seed) / relpath)
+            if data is not None:
+                yield task, seed, data
+
+
 def traces(plan: Plan | str) -> pd.DataFrame:
     """Every search step of every run: method, phase, step, metric, passed, size."""
     plan = _plan(plan)
     rows = []
-    for task in plan.tasks:
-        for seed in plan.seeds:
-            for method in METHODS:
-                data = _read(run_dir(plan.name, task, seed) / f"prune_{method}" / "search.json")
-                if data is None:
-                    continue
-                for rec in data["trace"]:
-                    rows.append({"task": task, "seed": seed, "method": method, "step": rec["step"],
-                                 "phase": rec["phase"], "metric": rec["metric"], "passed": rec["passed"],
-                                 "full_metric": data["full_metric"],
-                                 "relative": rec["metric"] / data["full_metric"] if data["full_metric"] else np.nan,
-                                 "sparsity": rec.get("sparsity"), "heads_kept": rec.get("heads_kept"),
-                                 "mlps_kept": rec.get("mlps_kept")})
+    for method in METHODS:
+        for task, seed, data in _each(plan, f"prune_{method}/search.json"):
+            full = data["full_metric"]
+            rows += [{"task": task, "seed": seed, "method": method, "step": rec["step"], "phase": rec["phase"],
+                      "metric": rec["metric"], "passed": rec["passed"], "full_metric": full,
+                      "relative": rec["metric"] / full if full else np.nan, "sparsity": rec.get("sparsity"),
+                      "heads_kept": rec.get("heads_kept"), "mlps_kept": rec.get("mlps_kept")}
+                     for rec in data["trace"]]
     return pd.DataFrame(rows)
 
 
@@ -168,42 +172,41 @@ def search_summaries(plan: Plan | str) -> pd.DataFrame:
     """One row per (task, seed, method): steps, skipped reason, final sizes."""
     plan = _plan(plan)
     rows = []
-    for task in plan.tasks:
-        for seed in plan.seeds:
-            for method in METHODS:
-                data = _read(run_dir(plan.name, task, seed) / f"prune_{method}" / "search.json")
-                if data is not None:
-                    keep = {k: v for k, v in data.items() if k not in ("trace", "provenance", "options")}
-                    rows.append({"task": task, "seed": seed, **keep})
+    for method in METHODS:
+        for task, seed, data in _each(plan, f"prune_{method}/search.json"):
+            keep = {k: v for k, v in data.items() if k not in ("trace", "provenance", "options")}
+            rows.append({"task": task, "seed": seed, **keep})
     return pd.DataFrame(rows)
 
 
 def importance_scores(plan: Plan | str) -> pd.DataFrame:
-    """Normalised head and MLP importance of the live components at every s-pruning step."""
+    """Normalised importance of the components still alive at every s-pruning step.
+
+    Pruned components score zero by definition and are left out; the live set is rebuilt by
+    replaying the trace (a step's removals count only if the step passed).
+    """
     plan = _plan(plan)
     rows = []
-    for task in plan.tasks:
-        for seed in plan.seeds:
-            data = _read(run_dir(plan.name, task, seed) / "prune_s" / "search.json")
-            if data is None:
-                continue
-            for rec in data["trace"]:
-                for kind in ("head", "mlp"):
-                    scores = np.asarray(rec[f"{kind}_scores"], dtype=float).ravel()
-                    rows += [{"task": task, "seed": seed, "step": rec["step"], "kind": kind, "score": float(v)}
-                             for v in scores]
+    for task, seed, data in _each(plan, "prune_s/search.json"):
+        if not data["trace"]:
+            continue
+        head_alive = np.ones(np.shape(data["trace"][0]["head_scores"]), dtype=bool)
+        mlp_alive = np.ones(np.shape(data["trace"][0]["mlp_scores"]), dtype=bool)
+        for rec in data["trace"]:
+            for kind, alive in (("head", head_alive), ("mlp", mlp_alive)):
+                scores = np.asarray(rec[f"{kind}_scores"], dtype=float)[alive]
+                rows += [{"task": task, "seed": seed, "step": rec["step"], "kind": kind, "score": float(v)}
+                         for v in scores]
+            if rec["passed"]:
+                for layer, head in rec["pruned_heads"]:
+                    head_alive[layer, head] = False
+                mlp_alive[rec["pruned_mlps"]] = False
     return pd.DataFrame(rows)
 
 
 def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
     """m-pruning's surviving weight share per layer and module, one row per (task, seed, layer, module)."""
-    plan = _plan(plan)
-    rows = []
-    for task in plan.tasks:
-        for seed in plan.seeds:
-            data = _read(run_dir(plan.name, task, seed) / "prune_m" / "pruned.json")
-            if data is None:
-                continue
-            for rec in data["subnetworks"][subnetwork]["by_layer"]:
-                rows.append({"task": task, "seed": seed, **rec})
+    rows = [{"task": task, "seed": seed, **rec}
+            for task, seed, data in _each(_plan(plan), "prune_m/pruned.json")
+            for rec in data["subnetworks"][subnetwork]["by_layer"]]
     return pd.DataFrame(rows)
