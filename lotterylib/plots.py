@@ -31,28 +31,6 @@ def _grid(n: int, ncols: int, width: float = 3.2, height: float = 2.8):
     return fig, axes.ravel()
 
 
-def survival_heatmaps(masks_by_task: dict[str, dict], ncols: int = 3, title: str | None = None):
-    """Fig. 1: share of seeds in which each head (layers x heads) and each MLP survives, per task."""
-    tasks = list(masks_by_task)
-    fig, axes = _grid(len(tasks), ncols, width=3.6, height=3.4)
-    for ax, task in zip(axes, tasks):
-        heads = masks_by_task[task]["head_mask"].mean(0)  # (L, H)
-        mlps = masks_by_task[task]["mlp_mask"].mean(0)  # (L,)
-        grid = np.concatenate([heads, np.full((heads.shape[0], 1), np.nan), mlps[:, None]], axis=1)
-        sns.heatmap(grid, ax=ax, vmin=0, vmax=1, cmap="viridis", cbar=ax is axes[len(tasks) - 1],
-                    cbar_kws={"label": "share of seeds kept"}, square=True, linewidths=0.3,
-                    annot=grid.size <= 100, fmt=".1f", annot_kws={"size": 6})
-        n_heads = heads.shape[1]
-        ax.set_xticks(np.arange(n_heads + 2) + 0.5, [str(h) for h in range(n_heads)] + ["", "MLP"], fontsize=7)
-        ax.set_yticks(np.arange(heads.shape[0]) + 0.5, [str(layer) for layer in range(heads.shape[0])], fontsize=7)
-        ax.set_xlabel("head")
-        ax.set_ylabel("layer")
-        ax.set_title(f"{task} ({len(masks_by_task[task]['seeds'])} seeds)")
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
 def layer_shares(df: pd.DataFrame, value: str = "share", hue: str = "component", title: str | None = None):
     """Surviving share per layer (lines per ``hue``), one panel per task."""
     tasks = list(dict.fromkeys(df["task"]))
@@ -147,4 +125,172 @@ def trace_lines(df: pd.DataFrame, method: str):
         ax.set_xlabel(x_label)
         ax.set_ylabel("metric / full model")
     fig.suptitle(METHOD_NAMES[method] + ": search traces (red: the 90 % line)")
+    return fig
+
+
+# --- the paper's own data (chapter notebooks/figures/paper_*) ---------------------------------------
+
+def survival_detail(head_mean, head_std, mlp_mean, mlp_std, title: str = ""):
+    """Fig. 1b as the paper draws it: one task, heads (layers x heads) and MLPs (1 x layers), each cell the
+    share of seeds keeping the component over its sample std."""
+    head_mean, head_std = np.asarray(head_mean, dtype=float), np.asarray(head_std, dtype=float)
+    mlp_mean, mlp_std = np.asarray(mlp_mean, dtype=float), np.asarray(mlp_std, dtype=float)
+    n_layers, n_heads = head_mean.shape
+    fig = plt.figure(figsize=(0.55 * n_heads + 1.2, 0.55 * n_layers + 1.8))
+    grid = fig.add_gridspec(2, 2, height_ratios=[n_layers, 1.4], width_ratios=[1, 0.035])
+    ax, ax_mlp, cax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[:, 1])
+
+    def cells(mean, std):
+        return np.vectorize(lambda m, s: f"{m:.1f}\n±{s:.2f}")(mean, std)
+
+    common = dict(vmin=0, vmax=1, cmap="viridis", fmt="", linewidths=0.3, annot_kws={"size": 7})
+    sns.heatmap(head_mean, ax=ax, annot=cells(head_mean, head_std), cbar_ax=cax,
+                cbar_kws={"label": "share of seeds in which it survives"}, **common)
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title(title or "heads")
+    sns.heatmap(mlp_mean[None, :], ax=ax_mlp, annot=cells(mlp_mean[None, :], mlp_std[None, :]), cbar=False, **common)
+    ax_mlp.set_xlabel("layer (MLP)")
+    ax_mlp.set_yticks([])
+    return fig
+
+
+def kappa_points(comparison: pd.DataFrame, paper_range: tuple[float, float], columns: dict[str, str]):
+    """Fleiss' kappa per task: one marker per series (``columns``: column -> marker), the paper's range shaded."""
+    tasks = list(comparison["task"])
+    fig, ax = plt.subplots(figsize=(8.4, 0.38 * len(tasks) + 1.2))
+    ax.axvspan(*paper_range, color="#e9c46a", alpha=0.35, label=f"paper: {paper_range[0]}-{paper_range[1]}")
+    palette = sns.color_palette("deep", len(columns))
+    for (col, marker), color, offset in zip(columns.items(), palette, np.linspace(-0.15, 0.15, len(columns))):
+        ax.scatter(comparison[col], np.arange(len(tasks)) + offset, marker=marker, s=42, color=color, label=col,
+                   zorder=3)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_yticks(np.arange(len(tasks)), tasks)
+    ax.invert_yaxis()
+    ax.set_xlabel("Fleiss' kappa over the seeds")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def overlap_triangle(mean: pd.DataFrame, std: pd.DataFrame, marked: pd.DataFrame | None = None, title: str = "",
+                     fmt: str = ".1f", unit: str = "heads kept in both tasks"):
+    """Fig. 5 as the paper draws it: lower triangle of a task x task overlap, mean over std in each cell; the
+    diagonal (each task with itself) is written but not coloured; ``marked`` (bool frame) adds a '*'."""
+    n = len(mean)
+    fig, ax = plt.subplots(figsize=(0.78 * n + 1.6, 0.7 * n + 1.0))
+    hide = np.triu(np.ones((n, n), dtype=bool))  # upper triangle and diagonal: not coloured
+    sns.heatmap(mean, mask=hide, cmap="Purples", ax=ax, linewidths=0.5, cbar_kws={"label": unit}, square=True)
+    ax.grid(False)
+    for i in range(n):
+        for j in range(i + 1):
+            m, s = mean.iat[i, j], std.iat[i, j]
+            star = "*" if marked is not None and i != j and bool(marked.iat[i, j]) else ""
+            text = "" if not np.isfinite(m) else f"{m:{fmt}}{star}\n±{s:{fmt}}"
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7.5,
+                    color="black" if i == j or m <= np.nanmean(mean.values[~hide]) else "white")
+    ax.set_xlabel("task")
+    ax.set_ylabel("task")
+    ax.set_title(title)
+    return fig
+
+
+def published_subnetwork_bars(scores: pd.DataFrame, reference: pd.DataFrame, method: str,
+                              titles: dict[str, str] | None = None, ncols: int = 3):
+    """Fig. 2 from published means and sample stds: good, random, bad; pruned (light) and re-fine-tuned
+    (solid); where the paper's figure drew another series (``paper figure differs``), that bar is added,
+    hatched. ``scores``: :func:`lotterylib.paper_figures.fig2_scores`; ``reference``: ``fig2_reference``."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    data = scores[scores["method"] == method]
+    tasks = list(dict.fromkeys(data["task"]))
+    fig, axes = _grid(len(tasks), ncols, width=3.5, height=2.9)
+    any_drawn = False
+    for ax, task in zip(axes, tasks):
+        sub = data[data["task"] == task].set_index(["subnetwork", "stage"])
+        x, centres = 0.0, []
+        for name in ("good", "random", "bad"):
+            start = x
+            for stage in ("pruned", "retrained"):
+                row = sub.loc[(name, stage)]
+                ax.bar(x, row["mean"], yerr=row["std"], width=0.9, color=SUBNETWORK_COLORS[name],
+                       alpha=0.45 if stage == "pruned" else 1.0, capsize=2, error_kw={"lw": 0.8})
+                x += 1
+                if row["paper figure differs"]:
+                    any_drawn = True
+                    ax.bar(x, row["paper figure mean"], yerr=row["paper figure std"], width=0.9, facecolor="white",
+                           edgecolor=SUBNETWORK_COLORS[name], hatch="xxx", capsize=2, error_kw={"lw": 0.8})
+                    x += 1
+            centres.append((start + x - 1) / 2)
+            x += 0.6
+        ref = reference[reference["task"] == task].iloc[0]
+        ax.axhline(ref["full"], color="black", lw=1.1)
+        ax.axhline(ref["majority"], color="grey", lw=1, ls=":")
+        ax.set_xticks(centres, ["good", "random", "bad"], fontsize=8)
+        ax.set_ylabel(ref["metric"], fontsize=8)
+        ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+        ax.set_title(titles.get(task, task) if titles else task, fontsize=9)
+    handles = [Patch(facecolor="grey", alpha=0.45, label="pruned (fine-tuned model + mask)"),
+               Patch(facecolor="grey", label="re-fine-tuned from pre-trained weights"),
+               Line2D([], [], color="black", lw=1.1, label="full model"),
+               Line2D([], [], color="grey", lw=1, ls=":", label="majority class")]
+    if any_drawn:
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="xxx",
+                             label="as drawn in the paper's figure (another results file)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7.5, frameon=False)
+    fig.suptitle(METHOD_NAMES.get(method, method) + ": mean ± sample std over 5 seeds (authors' dev scores)")
+    return fig
+
+
+
+def survival_stat_heatmaps(masks_by_task: dict[str, dict], stat: str = "share", ncols: int = 3,
+                           title: str | None = None):
+    """Per task, layers x (heads, gap, MLP): the share of seeds keeping each component (``stat='share'``) or
+    the sample std of that kept/pruned outcome over the seeds (``stat='std'``, ddof=1).
+
+    Drawn with ``imshow`` (seaborn's heatmap redraws the whole figure once per panel, which is slow for
+    grids). Fig. 1 of the book.
+    """
+    if stat not in ("share", "std"):
+        raise ValueError(f"stat={stat!r} is unknown: use 'share' or 'std'")
+    tasks = list(masks_by_task)
+    fig, axes = _grid(len(tasks), ncols, width=3.6, height=3.4)
+    cmap, vmax, label = (("viridis", 1.0, "share of seeds kept") if stat == "share"
+                         else ("magma", 0.6, "std over seeds"))
+    image = None
+    for ax, task in zip(axes, tasks):
+        heads = np.asarray(masks_by_task[task]["head_mask"], dtype=float)  # (S, L, H)
+        mlps = np.asarray(masks_by_task[task]["mlp_mask"], dtype=float)  # (S, L)
+        if stat == "share":
+            h, m = heads.mean(0), mlps.mean(0)
+        else:
+            ddof = 1 if len(heads) > 1 else 0
+            h, m = heads.std(0, ddof=ddof), mlps.std(0, ddof=ddof)
+        grid = np.ma.masked_invalid(np.concatenate([h, np.full((h.shape[0], 1), np.nan), m[:, None]], axis=1))
+        image = ax.imshow(grid, cmap=cmap, vmin=0, vmax=vmax, aspect="equal", interpolation="nearest")
+        n_layers, n_heads = h.shape
+        ax.set_xticks(np.arange(n_heads + 2), [str(k) for k in range(n_heads)] + ["", "MLP"], fontsize=6)
+        ax.set_yticks(np.arange(n_layers), [str(k) for k in range(n_layers)], fontsize=6)
+        ax.grid(False)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        ax.set_title(f"{task} ({len(heads)} seeds)", fontsize=10)
+    fig.colorbar(image, ax=list(axes[:len(tasks)]), label=label, shrink=0.6)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def bad_vs_baselines(long: pd.DataFrame):
+    """Table 2 as a figure: bad subnetworks (re-fine-tuned) beside the majority baseline and the full model.
+
+    ``long`` has columns model, task, score (one row per model and task).
+    """
+    tasks = list(dict.fromkeys(long["task"]))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(tasks) + 2), 3.2))
+    sns.barplot(long, x="task", y="score", hue="model", order=tasks, ax=ax, palette="deep")
+    ax.set_xlabel("")
+    ax.set_ylabel("dev score (reported metric)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title("bad subnetworks, re-fine-tuned, beside the baselines")
     return fig
