@@ -1,0 +1,187 @@
+"""The built book, opened page by page in a real (headless) Chromium, with no network.
+
+Uses the HTML in ``$LOTTERY_BOOK_HTML`` if set (a built ``_build/html`` folder), else builds the smoke book
+with ``make book PLAN=smoke``. Chromium is the Debian package (``apt-get install chromium``; ``.ci/run``
+installs it); without it these tests skip locally and fail under CI. Screenshots go to ``_build/screenshots/``.
+
+    LOTTERY_BOOK_HTML=_build/html pytest -m book tests/test_book_browser.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from browser import (chromium_path, move_first_slider, new_page, open_browser, page_problems, serve,
+                     visible_widget_content, widget_rendered)
+
+pytestmark = pytest.mark.book
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "_build" / "screenshots"
+RESULTS = "book/figures/"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+BUILD_TIMEOUT_S = 3600
+# Hosts that serve JavaScript, fonts or styles: no page of the offline book may name one.
+CDN_HOSTS = ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com", "fonts.googleapis.com",
+             "fonts.gstatic.com", "code.jquery.com", "ajax.googleapis.com", "cdn.plot.ly")
+
+
+def toc_docs() -> list[str]:
+    """Every document of _toc.yml (root first, then parts, chapters and sections in order)."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    docs = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                docs.append(re.sub(r"\.(md|ipynb)$", "", entry["file"]))
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return docs
+
+
+DOCS = toc_docs()
+FIRST_RESULTS = next(doc for doc in DOCS if doc.startswith(RESULTS))
+
+
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The Chromium to drive; skip (locally) or fail (under CI) when it or Playwright is missing."""
+    executable = chromium_path()
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing = "the Python package playwright (pip install -e '.[test]')"
+    else:
+        missing = None if executable else "Chromium (apt-get install chromium; .ci/run does this)"
+    if missing:
+        if _under_ci():
+            pytest.fail(f"CI is set but {missing} is not installed: the browser check cannot run")
+        pytest.skip(f"browser check needs {missing}")
+    return executable
+
+
+@pytest.fixture(scope="module")
+def book_html() -> Path:
+    """A built book: $LOTTERY_BOOK_HTML, or the smoke book built here by `make book PLAN=smoke`."""
+    given = os.environ.get("LOTTERY_BOOK_HTML")
+    if given:
+        html = Path(given).resolve()
+        assert (html / "index.html").is_file(), f"LOTTERY_BOOK_HTML={given} holds no built book (no index.html)"
+        return html
+    started = time.time()
+    run = subprocess.run(["make", "book", "PLAN=smoke"], cwd=REPO, capture_output=True, text=True,
+                         timeout=BUILD_TIMEOUT_S)
+    if run.returncode != 0:
+        pytest.fail(f"`make book PLAN=smoke` failed (exit {run.returncode}):\n{(run.stdout + run.stderr)[-4000:]}")
+    html = REPO / "_build" / "html"
+    intro = html / f"{DOCS[0]}.html"
+    if not intro.is_file() or intro.stat().st_mtime < started - 1:
+        # e.g. `book` not declared .PHONY: with a folder book/ in the repository, `make book` does nothing.
+        pytest.fail(f"`make book PLAN=smoke` exited 0 but wrote no fresh {intro.relative_to(REPO)}:\n"
+                    f"{(run.stdout + run.stderr)[-2000:]}")
+    return html
+
+
+@pytest.fixture(scope="module")
+def site(book_html) -> str:
+    with serve(book_html) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    with open_browser(chromium) as browser:
+        yield browser
+
+
+def _screenshot(page, name: str, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+_FIGURES_JS = """
+() => Array.from(document.querySelectorAll('article img'))
+  .filter(img => img.naturalWidth > 0 && img.getBoundingClientRect().width > 0).length
+"""
+
+
+def test_built_pages_load_nothing_from_a_cdn(book_html):
+    """No page names a CDN, and every script, style sheet and image a page loads is local."""
+    offenders = []
+    for path in sorted(book_html.rglob("*.html")):
+        html = path.read_text(encoding="utf-8", errors="replace")
+        rel = path.relative_to(book_html)
+        offenders += [f"{rel}: names {host}" for host in CDN_HOSTS if host in html]
+        offenders += [f"{rel}: loads {url}" for url in
+                      re.findall(r"<(?:script|img|iframe)\b[^>]*\bsrc=\"((?:https?:)?//[^\"]+)\"", html)]
+        for tag in re.findall(r"<link\b[^>]*>", html):  # style sheets, preloads, icons (not plain links)
+            href = re.search(r"\bhref=\"((?:https?:)?//[^\"]+)\"", tag)
+            if href and not re.search(r"\brel=\"(?:canonical|alternate)\"", tag):
+                offenders.append(f"{rel}: loads {href.group(1)}")
+        if WIDGET_VIEW in html:
+            for script in ("vendor/requirejs/require.js", "vendor/html-manager/embed-amd.js"):
+                if script not in html:
+                    offenders.append(f"{rel}: holds widgets but does not load the vendored {script}")
+    assert not offenders, "the book would need a network:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_loads_cleanly(chromium, browser, site, book_html, doc):
+    """HTTP 200, no console error, no failed or off-site request, no broken image; results pages show figures."""
+    page = new_page(browser, site)
+    try:
+        response = page.goto(site + doc + ".html", wait_until="load")
+        assert response is not None and response.status == 200, f"{doc}: HTTP {response and response.status}"
+        if WIDGET_VIEW in (book_html / f"{doc}.html").read_text(encoding="utf-8"):
+            widget_rendered(page)  # let the widget manager finish before judging the page
+        problems = page_problems(page)
+        if doc.startswith(RESULTS) and page.evaluate(_FIGURES_JS) == 0:
+            problems.append("a results page without a single visible figure image")
+        if doc == DOCS[0]:
+            _screenshot(page, "intro")
+        elif doc == FIRST_RESULTS:
+            _screenshot(page, "results_" + doc.rsplit("/", 1)[-1])
+        assert not problems, f"{doc}:\n" + "\n".join(problems)
+    finally:
+        page.context.close()
+
+
+def test_widgets_render_offline_and_respond(chromium, browser, site, book_html):
+    """Every page holding an ipywidget shows it (not blank), and a slider changes what the widgets show."""
+    widget_docs = [doc for doc in DOCS if WIDGET_VIEW in (book_html / f"{doc}.html").read_text(encoding="utf-8")]
+    assert widget_docs, ("no page of the book holds an ipywidget: the results notebooks should offer at least "
+                         "one (e.g. a slider jslink-ed to a widgets.Stack of precomputed views)")
+    failures = []
+    for n, doc in enumerate(widget_docs):
+        page = new_page(browser, site)
+        try:
+            page.goto(site + doc + ".html", wait_until="load")
+            if not widget_rendered(page):
+                failures.append(f"{doc}: the widget area stays blank (widget JavaScript missing or failing?)")
+                continue
+            if n == 0:
+                page.locator(".jupyter-widgets").first.scroll_into_view_if_needed()
+                _screenshot(page, "widget_" + doc.rsplit("/", 1)[-1], full_page=False)
+            before = visible_widget_content(page)
+            if move_first_slider(page) and visible_widget_content(page) == before:
+                failures.append(f"{doc}: moving the slider changes nothing on the page; Python callbacks "
+                                "(observe/interact) do not run in the static book: link views with jslink")
+            failures += [f"{doc}: {problem}" for problem in page_problems(page)]
+        finally:
+            page.context.close()
+    assert not failures, "\n".join(failures)
