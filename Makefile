@@ -7,7 +7,7 @@ export LOTTERY_GLUE_DIR ?= $(GLUE)
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: venv test test-fast bench lock clean
+.PHONY: venv test test-fast bench lock clean book experiments figures unlock
 
 # A virtual environment with the exact tested versions (torch first: pinned, CPU build here).
 $(BIN)/.installed: requirements/lock.txt pyproject.toml
@@ -19,6 +19,35 @@ $(BIN)/.installed: requirements/lock.txt pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed
+
+# --- the book: experiments (workflow) -> figure notebooks -> strict Jupyter Book build ------------------------
+# make book [PLAN=smoke] [CORES=2] [CONFIG="tasks=MRPC seeds=1337"] [SNAKEMAKE_ARGS="--profile profiles/multigpu"]
+#  1. the plan's experiment grid (Snakefile, rule experiments): runs only what is missing or was left incomplete
+#     (--rerun-incomplete); committed results count as done (every input is ancient(); --rerun-triggers mtime
+#     keeps an edited notebook or Snakefile from redoing a grid);
+#  2. every notebooks/figures/*.ipynb executed with papermill into book/figures/ (rule figure), re-executed every
+#     time (--forcerun figure: they take seconds and must show the current results of the current PLAN);
+#  3. jupyter-book build . --all -W -n --keep-going (strict: a warning fails the build).
+# A failed papermill run fails Snakemake, and so make: no book is built from a notebook that failed. The
+# executed notebooks are in logs/<plan>/ (kept when a job fails).
+PLAN ?= smoke
+CORES ?= 2
+CONFIG ?=
+SNAKEMAKE_ARGS ?=
+SNAKEMAKE = $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --rerun-triggers mtime $(SNAKEMAKE_ARGS) \
+	--config plan=$(PLAN) $(CONFIG)
+
+experiments: venv  ## the plan's experiment grid only
+	$(SNAKEMAKE) -- experiments
+
+figures: experiments  ## execute the figure notebooks into book/figures/ (always re-executed)
+	$(SNAKEMAKE) --forcerun figure -- figures
+
+book: figures  ## experiments, figure notebooks, then the strict book build (HTML in _build/html)
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
+
+unlock: venv  ## after a crash (kill -9, power loss) Snakemake's lock stays: lift it (then make book redoes the rest)
+	$(SNAKEMAKE) --unlock
 
 test: venv  ## the whole test suite
 	$(BIN)/python -m pytest -q
