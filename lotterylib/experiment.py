@@ -38,7 +38,8 @@ from .pruning import m_prune_search, s_prune_search
 from .results import checkpoint_dir, read_json, results_root, run_dir, write_json, write_npz
 from .structure import ModelStructure
 from .subnetworks import (
-    SUBNETWORKS, structured_subnetwork, structured_weight_count, super_survivor_masks, weight_subnetwork,
+    SUBNETWORKS, magnitude_order, structured_subnetwork, structured_weight_count, super_survivor_masks,
+    weight_mask_keeping, weight_subnetwork,
 )
 from .train import evaluate, fine_tune
 
@@ -317,6 +318,27 @@ def m_mask_path(run: Run, sub: str) -> Path:
     return run.ckpt_dir / "masks" / f"m_{sub}"
 
 
+def _save_m_masks(run: Run, masks: dict, structure: ModelStructure) -> None:
+    for sub, mask in masks.items():
+        save_mask(m_mask_path(run, sub), mask, structure, "weights", model=run.plan.model, task=run.task,
+                  seed=run.seed, method="m", subnetwork=sub, plan=run.plan.name)
+
+
+def restore_m_masks(run: Run) -> None:
+    """Re-create the m-pruning masks (they live beside the checkpoint, not in git) from the committed
+    search: the good mask is the global magnitude cut at the last passing step's count, so no search
+    and no evaluation is needed, and no committed file is rewritten."""
+    search = read_json(run.dir / "prune_m" / "search.json")
+    passed = [r for r in search["trace"] if r["passed"]]
+    n_pruned = passed[-1]["n_pruned"] if passed else 0
+    _log(run, f"m-pruning masks are not here: re-creating them ({n_pruned} weights pruned)")
+    model = run.finetuned_model()
+    s = ModelStructure.of(model)
+    weights = {k: v.detach().cpu().numpy() for k, v in prunable_tensors(model, s).items()}
+    good = weight_mask_keeping(weights, magnitude_order(weights), n_pruned)
+    _save_m_masks(run, {sub: weight_subnetwork(sub, good, weights, seed=run.seed) for sub in SUBNETWORKS}, s)
+
+
 def _m_search(run: Run, model, full: float) -> dict:
     opts = run.settings["search"]
     s = ModelStructure.of(model)
@@ -332,9 +354,7 @@ def _m_search(run: Run, model, full: float) -> dict:
     if result.skipped:
         return {"skipped": result.skipped}
     masks = {sub: weight_subnetwork(sub, result.weight_mask, weights, seed=run.seed) for sub in SUBNETWORKS}
-    for sub, mask in masks.items():
-        save_mask(m_mask_path(run, sub), mask, s, "weights", model=run.plan.model, task=run.task,
-                  seed=run.seed, method="m", subnetwork=sub, plan=run.plan.name)
+    _save_m_masks(run, masks, s)
     pruned = _evaluate_subnetworks(run, model, masks, "weights")
     for sub, mask in masks.items():
         shares = weight_share_by_layer(mask, s)
@@ -358,8 +378,7 @@ def load_subnetwork(run: Run, method: str, sub: str) -> dict:
                          f"got {method!r}, {sub!r}")
     if method == "m":
         if not m_mask_path(run, sub).with_suffix(".npz").exists():
-            _log(run, "m-pruning masks are not here (they live beside the checkpoint): searching again")
-            prune(run, "m")
+            restore_m_masks(run)
         return {"weight_mask": load_mask(m_mask_path(run, sub)).arrays}
     folder = run.dir / "prune_s" / "masks" if method == "s" else super_dir(run.plan.name, run.task) / "masks"
     arrays = load_mask(folder / sub, expect={"task": run.task}).arrays
@@ -390,18 +409,24 @@ def super_masks(plan: Plan | str, task: str) -> dict:
     """Super-survivors of a task (kept in every seed) and their random and bad variants."""
     plan = plan if isinstance(plan, Plan) else Plan.load(plan)
     task = get_task(task).name
-    heads, mlps = [], []
+    heads, mlps, seeds, good = [], [], [], None
     for seed in plan.seeds:
-        folder = run_dir(plan.name, task, seed) / "prune_s" / "masks"
-        good = load_mask(folder / "good", expect={"task": task})
+        folder = run_dir(plan.name, task, seed) / "prune_s"
+        if read_json(folder / "search.json").get("skipped"):
+            continue  # no subnetwork: the full model did not learn (recorded in search.json)
+        good = load_mask(folder / "masks" / "good", expect={"task": task})
         heads.append(good.arrays["head_mask"])
         mlps.append(good.arrays["mlp_mask"])
+        seeds.append(seed)
+    if good is None:
+        raise RuntimeError(f"no seed of {task} in plan {plan.name!r} has an s-pruning subnetwork (every search "
+                           "was skipped, see prune_s/search.json): there are no super-survivors to find")
     heads, mlps = np.stack(heads), np.stack(mlps)  # (S, L, H), (S, L)
     variants = super_survivor_masks(heads, mlps, seed=min(plan.seeds))
     structure = ModelStructure.from_description(good.meta["structure"])
     folder = super_dir(plan.name, task) / "masks"
     for sub, (head, mlp) in variants.items():
         save_mask(folder / sub, {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
-                  model=plan.model, task=task, seeds=list(plan.seeds), method="super", subnetwork=sub,
+                  model=plan.model, task=task, seeds=seeds, method="super", subnetwork=sub,
                   plan=plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
     return {sub: {"heads_kept": int(h.sum()), "mlps_kept": int(m.sum())} for sub, (h, m) in variants.items()}

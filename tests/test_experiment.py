@@ -105,6 +105,22 @@ def test_stages_write_their_files_with_provenance(smoke_run):
     assert not list(folder.rglob("*.tmp"))
 
 
+def test_missing_m_masks_are_recreated_identically(smoke_run):
+    from lotterylib.masks_io import load_mask
+
+    originals = {sub: load_mask(experiment.m_mask_path(smoke_run, sub)).arrays for sub in ("good", "random", "bad")}
+    search = (smoke_run.dir / "prune_m" / "search.json").read_text()
+    for sub in originals:
+        for suffix in (".npz", ".json"):
+            experiment.m_mask_path(smoke_run, sub).with_suffix(suffix).unlink()
+    masks = experiment.load_subnetwork(smoke_run, "m", "bad")["weight_mask"]
+    assert all(np.array_equal(masks[k], originals["bad"][k]) for k in masks)
+    for sub, arrays in originals.items():
+        again = load_mask(experiment.m_mask_path(smoke_run, sub)).arrays
+        assert all(np.array_equal(again[k], arrays[k]) for k in arrays)
+    assert (smoke_run.dir / "prune_m" / "search.json").read_text() == search  # committed file untouched
+
+
 def test_retrain_and_a_missing_checkpoint_is_recreated(smoke_run):
     smoke_run.checkpoint.unlink()
     out = experiment.retrain(smoke_run, "s", "random")
