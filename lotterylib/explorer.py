@@ -272,9 +272,10 @@ def switchable(labels: list[str], views: list[str], description: str, slider: bo
         raise ValueError("switchable needs one label per view, and at least one view")
     stack = w.Stack([w.HTML(v) for v in views], selected_index=0)
     if slider:
-        control = w.IntSlider(value=0, min=0, max=len(views) - 1, description=description,
-                              continuous_update=True, layout=w.Layout(width="420px"))
-        w.jslink((control, "value"), (stack, "selected_index"))
+        control = w.SelectionSlider(options=[(label, i) for i, label in enumerate(labels)], value=0,
+                                    description=description, continuous_update=True,
+                                    layout=w.Layout(width="420px"))
+        w.jslink((control, "index"), (stack, "selected_index"))
         return w.VBox([control, stack])
     control = w.ToggleButtons(options=[(label, i) for i, label in enumerate(labels)], value=0,
                               description=description, style={"button_width": "auto"})

@@ -147,11 +147,11 @@ def test_page_loads_cleanly(chromium, browser, site, book_html, doc):
     try:
         response = page.goto(site + doc + ".html", wait_until="load")
         assert response is not None and response.status == 200, f"{doc}: HTTP {response and response.status}"
-        if WIDGET_VIEW in (book_html / f"{doc}.html").read_text(encoding="utf-8"):
-            widget_rendered(page)  # let the widget manager finish before judging the page
+        has_widget = WIDGET_VIEW in (book_html / f"{doc}.html").read_text(encoding="utf-8")
+        rendered = has_widget and widget_rendered(page)  # let the widget manager finish before judging
         problems = page_problems(page)
-        if doc.startswith(RESULTS) and page.evaluate(_FIGURES_JS) == 0:
-            problems.append("a results page without a single visible figure image")
+        if doc.startswith(RESULTS) and page.evaluate(_FIGURES_JS) == 0 and not rendered:
+            problems.append("a results page with neither a visible figure image nor a rendered widget")
         if doc == DOCS[0]:
             _screenshot(page, "intro")
         elif doc == FIRST_RESULTS:
@@ -185,3 +185,31 @@ def test_widgets_render_offline_and_respond(chromium, browser, site, book_html):
         finally:
             page.context.close()
     assert not failures, "\n".join(failures)
+
+
+EXPLORER = "book/figures/explorer"
+
+
+@pytest.mark.skipif(EXPLORER not in DOCS, reason="the explorer page is not in _toc.yml")
+def test_explorer_switches_views_with_a_click(chromium, browser, site):
+    """The kernel-free explorer: clicking a preset button and stepping through the trace change the view."""
+    page = new_page(browser, site)
+    try:
+        page.goto(site + EXPLORER + ".html", wait_until="load")
+        assert widget_rendered(page), "the explorer's widgets stay blank"
+        before = visible_widget_content(page)
+        page.get_by_role("button", name="s-pruning good").first.click()
+        page.wait_for_timeout(300)
+        after_preset = visible_widget_content(page)
+        assert after_preset != before and "s-pruning good" in after_preset, \
+            "clicking the 's-pruning good' preset does not change the view"
+        page.get_by_role("tab", name="s-pruning trace").first.click()
+        page.wait_for_timeout(300)
+        shown = visible_widget_content(page)
+        assert "step 1" in shown, "the s-pruning trace tab shows no step"
+        assert move_first_slider(page) and visible_widget_content(page) != shown, \
+            "moving the step slider does not change the trace view"
+        _screenshot(page, "explorer", full_page=False)
+        assert not page_problems(page)
+    finally:
+        page.context.close()
