@@ -53,8 +53,8 @@ def alternate(fns: dict, repeats: int) -> dict[str, list[float]]:
     return times
 
 
-def bench_training(model_name, train, repeats, n_examples) -> dict:
-    subset = subsample(train, n_examples, seed=0)
+def bench_training(model_name, tokenizer, train, repeats, n_examples) -> dict:
+    subset = encode(subsample(train, n_examples, seed=0), tokenizer, max_length=128)
 
     def run(pad_to):
         config = TrainConfig(lr=2e-5, epochs=1, pad_to=pad_to, group_by_length=pad_to is None)
@@ -132,16 +132,15 @@ def main(argv=None) -> Path:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     repeats = 1 if args.quick else 3
     tokenizer = load_tokenizer(args.model)
-    train = encode(load_glue("MRPC", "train"), tokenizer, max_length=128)
-    dev = encode(load_glue("MRPC", "dev"), tokenizer, max_length=128)
-    if args.quick:
-        dev = subsample(dev, 96, seed=0)
+    train = load_glue("MRPC", "train")
+    dev_split = load_glue("MRPC", "dev")
+    dev = encode(subsample(dev_split, 96, seed=0) if args.quick else dev_split, tokenizer, max_length=128)
     model = load_model(args.model, num_labels=2, seed=1).to(device)
     report = {
         "benchmark": "engine", "model": args.model, "task": "MRPC", "device": device,
         "lotterylib_version": __version__, "machine": machine(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "training": bench_training(args.model, train, repeats, 64 if args.quick else 256),
+        "training": bench_training(args.model, tokenizer, train, repeats, 64 if args.quick else 256),
         "importance": bench_importance(model, dev, repeats),
         "gates": bench_gates(model, dev, 3 if args.quick else 7),
     }

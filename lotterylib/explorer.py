@@ -35,7 +35,7 @@ class ExplorerModel:
     model: object
     batches: list
     task: str
-    presets: dict = field(default_factory=dict)  # name -> (head_mask, mlp_mask)
+    presets: dict = field(default_factory=dict)  # name -> (head_mask, mlp_mask[, weight_mask])
     importance: np.ndarray | None = None  # (L, H) normalised head importance
     attention_batch: dict | None = None  # a few dev examples for the attention panel (eager model)
     tokenizer: object = None
@@ -46,6 +46,7 @@ class ExplorerModel:
         self.subset_batches = self.batches
         self.structure = ModelStructure.of(self.model)
         self.head_mask, self.mlp_mask = ones_masks(self.structure)
+        self.weight_mask = None  # an m-pruning preset's weight masks, applied under the toggles
         self.metric_name = search_metric(self.task)
         self.full_score = self.score()
         self.presets = {"full model": ones_masks(self.structure), **self.presets}
@@ -59,17 +60,19 @@ class ExplorerModel:
         """Evaluate on the whole dev set (``True``) or the fixed subset; the full model is re-scored."""
         if full and self.full_batches is None:
             raise ValueError("this explorer has no full dev set: build it with explorer_for_run(...)")
-        current = self.head_mask, self.mlp_mask
+        current = self.head_mask, self.mlp_mask, self.weight_mask
         self.batches = self.full_batches if full else self.subset_batches
         self.head_mask, self.mlp_mask = ones_masks(self.structure)
+        self.weight_mask = None
         self.full_score = self.score()
-        self.head_mask, self.mlp_mask = current
+        self.head_mask, self.mlp_mask, self.weight_mask = current
 
     def score(self) -> float:
         from .train import evaluate
 
         start = time.perf_counter()
-        value = evaluate(self.model, self.batches, self.task, head_mask=self.head_mask, mlp_mask=self.mlp_mask)
+        value = evaluate(self.model, self.batches, self.task, head_mask=self.head_mask, mlp_mask=self.mlp_mask,
+                         weight_mask=self.weight_mask)
         self.last_seconds = time.perf_counter() - start
         return float(value[self.metric_name])
 
@@ -82,22 +85,33 @@ class ExplorerModel:
     def apply_preset(self, name: str) -> None:
         if name not in self.presets:
             raise ValueError(f"no preset {name!r}; presets: {sorted(self.presets)}")
-        head, mlp = self.presets[name]
+        head, mlp, *weights = self.presets[name]
         self.head_mask, self.mlp_mask = np.array(head, dtype=np.float32), np.array(mlp, dtype=np.float32)
+        self.weight_mask = weights[0] if weights else None
+
+    def weights_kept(self) -> float | None:
+        """Share of m-prunable weights an active m-pruning preset keeps (None: no weight mask)."""
+        if self.weight_mask is None:
+            return None
+        return sum(int(m.sum()) for m in self.weight_mask.values()) / sum(m.size for m in self.weight_mask.values())
 
     def kept(self) -> tuple[int, int]:
         return int(self.head_mask.sum()), int(self.mlp_mask.sum())
 
     def attention_map(self, layer: int, head: int, example: int) -> tuple[np.ndarray, list[str]]:
         """(n, n) attention of one head on one dev example under the current masks."""
+        from contextlib import nullcontext
+
         from .attention import attention_maps
+        from .masking import weight_masks
 
         if self.attention_batch is None:
             raise ValueError("no attention examples: build the explorer with an eager model's batch")
         one = {k: v[example:example + 1] for k, v in self.attention_batch.items()}
         n = int(one["attention_mask"].sum())
         model = self.attention_model or self.model
-        maps = attention_maps(model, one, self.head_mask, self.mlp_mask)  # (1, L, H, T, T)
+        with weight_masks(model, self.weight_mask) if self.weight_mask is not None else nullcontext():
+            maps = attention_maps(model, one, self.head_mask, self.mlp_mask)  # (1, L, H, T, T)
         ids = one["input_ids"][0, :n].tolist()
         tokens = self.tokenizer.convert_ids_to_tokens(ids) if self.tokenizer is not None else [str(i) for i in ids]
         return maps[0, layer, head, :n, :n].numpy(), tokens
@@ -109,7 +123,8 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
 
     Loads (or, if missing, re-creates by fine-tuning) the run's checkpoint with eager attention,
     the fixed dev subset (``dev_examples=None``: the full dev set), and the presets found in the
-    run's results (s-pruning good/random/bad, super-survivors).
+    run's results (s-pruning good/random/bad, super-survivors, m-pruning good/random/bad as weight
+    masks under all-on toggles).
     """
     from .masks_io import load_mask
     from .results import read_json
@@ -127,6 +142,13 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
                 if (folder / f"{sub}.npz").exists():
                     arrays = load_mask(folder / sub).arrays
                     presets[f"{label}: {sub}"] = (arrays["head_mask"], arrays["mlp_mask"])
+        m_search = run.dir / "prune_m" / "search.json"
+        if m_search.exists() and not read_json(m_search).get("skipped"):
+            from .experiment import load_subnetwork
+
+            head, mlp = ones_masks(ModelStructure.of(model))
+            for sub in ("good", "random", "bad"):
+                presets[f"m-pruning: {sub}"] = (head, mlp, load_subnetwork(run, "m", sub)["weight_mask"])
         search = run.dir / "prune_s" / "search.json"
         if search.exists():
             trace = read_json(search)["trace"]
@@ -217,12 +239,14 @@ class Explorer:
         s = st.structure
         layer, head = self.selected.value
         importance = "n/a" if st.importance is None else f"{st.importance[layer, head]:.3f}"
+        weights = st.weights_kept()
+        weights = "" if weights is None else f"m-pruning weight mask keeps {weights:.1%} of prunable weights; "
         ok = self.current >= 0.9 * st.full_score
         colour = "#2a9d8f" if ok else "#e76f51"
         self.status.value = (
             f"<b>{st.metric_name}</b> now <b style='color:{colour}'>{self.current:.4f}</b> "
             f"&nbsp; full model {st.full_score:.4f} &nbsp; 90 % line {0.9 * st.full_score:.4f} "
-            f"&nbsp; | heads kept {heads}/{s.n_layers * s.n_heads}, MLPs kept {mlps}/{s.n_layers} "
+            f"&nbsp; | {weights}heads kept {heads}/{s.n_layers * s.n_heads}, MLPs kept {mlps}/{s.n_layers} "
             f"&nbsp; | importance of layer {layer} head {head}: {importance} "
             f"&nbsp; <i>({st.last_seconds:.2f} s)</i>")
         for l, row in enumerate(self.head_buttons):
@@ -362,6 +386,12 @@ def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]
         views.append(_score_line(f"s-pruning {sub}, pruned (not re-fine-tuned)", value, full_score, metric)
                      + f"<p>kept: {int(head.sum())} of {head.size} heads, {int(mlp.sum())} of {mlp.size} MLPs</p>"
                      + mask_table_html(head, mlp))
+    m_pruned = folder / "prune_m" / "pruned.json"
+    for sub, rec in (read_json(m_pruned)["subnetworks"].items() if m_pruned.exists() else []):
+        labels.append(f"m-pruning {sub}")
+        views.append(_score_line(f"m-pruning {sub}, pruned (not re-fine-tuned)", rec["metric"], full_score, metric)
+                     + f"<p>keeps {rec['weights_kept_share']:.1%} of the prunable weights; every head and MLP "
+                       "stays. Share kept per layer and module:</p>" + share_table_html(rec["by_layer"]))
     super_good = run_dir(plan, task, seed).parent / "super" / "masks" / "good.npz"
     if super_good.exists():
         arrays = load_mask(super_good).arrays
@@ -373,6 +403,22 @@ def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]
                        f"{int(arrays['mlp_mask'].sum())} MLPs</p>"
                      + mask_table_html(arrays["head_mask"], arrays["mlp_mask"]))
     return labels, views
+
+
+def share_table_html(by_layer: list[dict]) -> str:
+    """m-pruning's kept share per layer (rows) and module (columns) as a coloured HTML table."""
+    modules = list(dict.fromkeys(r["module"] for r in by_layer))
+    layers = sorted({r["layer"] for r in by_layer})
+    share = {(r["layer"], r["module"]): r["share"] for r in by_layer}
+    header = "".join(f"<th>{m}</th>" for m in modules)
+    rows = [f"<tr><th></th>{header}</tr>"]
+    for layer in layers:
+        cells = "".join(_cell(share[layer, m], 0.0, 1.0, "Greens", ".2f", False, f"layer {layer} {m}")
+                        for m in modules)
+        rows.append(f"<tr><th>{layer}</th>{cells}</tr>")
+    return ("<style>.lbs{border-collapse:collapse;font:11px sans-serif}.lbs td{width:64px;height:20px;"
+            "text-align:center;border:1px solid #ddd}.lbs th{padding:0 4px}</style>"
+            f"<table class='lbs'>{''.join(rows)}</table>")
 
 
 def removal_view(plan: str, task: str, seed: int) -> str | None:

@@ -89,6 +89,19 @@ def test_full_dev_set_on_request(state):
     assert sum(len(b["index"]) for b in state.batches) == n_subset
 
 
+def test_m_pruning_preset_applies_a_weight_mask_under_the_toggles(state):
+    from lotterylib.masking import prunable_tensors
+
+    zeros = {k: np.zeros(v.shape, dtype=bool) for k, v in prunable_tensors(state.model).items()}
+    state.presets["m-pruning: everything"] = (np.ones((2, 4)), np.ones(2), zeros)
+    explorer = Explorer(state)
+    explorer.preset.value = "m-pruning: everything"
+    assert state.weights_kept() == 0.0 and "keeps 0.0% of prunable weights" in explorer.status.value
+    assert explorer.current < 1.0 and all(b.value for row in explorer.head_buttons for b in row)
+    explorer.preset.value = "full model"
+    assert state.weight_mask is None and explorer.current == 1.0
+
+
 def test_unknown_preset_is_refused(state):
     with pytest.raises(ValueError, match="no preset"):
         state.apply_preset("best heads")
