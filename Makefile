@@ -55,8 +55,9 @@ test: venv  ## the whole test suite
 test-fast: venv  ## skip the tests that load the real model or full data files
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: venv  ## the engine benchmark (about 10 minutes on 2 cores); writes benchmarks/results/
+bench: venv  ## the engine and explorer benchmarks (about 6 minutes on 2 cores); writes benchmarks/results/
 	$(BIN)/python benchmarks/bench_engine.py
+	cd benchmarks && $(abspath $(BIN))/python bench_explorer.py
 
 lock: venv  ## re-pin requirements/lock.txt from the current environment
 	{ echo "# Exact versions lotterybook was tested with (Python 3.11, CPU). Regenerate with: make lock"; \
