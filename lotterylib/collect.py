@@ -49,8 +49,18 @@ def scale_statement(plan: Plan | str) -> str:
     missing = missing_runs(plan)
     done = len(plan.tasks) * len(plan.seeds) * len(STAGES) - len(missing)
     total = len(plan.tasks) * len(plan.seeds) * len(STAGES)
-    return (f"Built from the **{plan.name}** plan: {plan.description}. Tasks: {', '.join(plan.tasks)}; "
-            f"seeds: {', '.join(map(str, plan.seeds))}. Result files present: {done} of {total}.")
+    made = [data["provenance"] for _, _, data in _each(plan, "finetune/metrics.json")]
+    origin = ""
+    if made:
+        commits = sorted({p.get("git_commit") or "unknown" for p in made})
+        versions = sorted({p["lotterylib_version"] for p in made})
+        dates = sorted(p["created"][:10] for p in made)
+        origin = (f" Runs made with lotterylib {', '.join(versions)} at git commit "
+                  f"{', '.join(c[:10] for c in commits)}, {dates[0]}"
+                  f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}, on {sorted({p['device'] for p in made})[0]}.")
+    return (f"Built from the **{plan.name}** plan: {plan.description} (model `{plan.model}`). Tasks: "
+            f"{', '.join(plan.tasks)}; seeds: {', '.join(map(str, plan.seeds))}. Result files present: "
+            f"{done} of {total}.{origin}")
 
 
 def full_scores(plan: Plan | str) -> pd.DataFrame:
