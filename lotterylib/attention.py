@@ -75,18 +75,22 @@ def example_stats(maps: torch.Tensor, input_ids: torch.Tensor, token_type_ids: t
 def attention_stats(model: nn.Module, batches: list[dict], sep_id: int, head_mask=None,
                     mlp_mask=None, n_maps: int = 0) -> tuple[dict[str, np.ndarray], list[dict]]:
     """Per-example statistics, each ``(N, L, H)`` in the batches' example order by ``index``,
-    plus the raw maps of the first ``n_maps`` examples (for a gallery): dicts with ``index``,
-    ``tokens`` ids and ``maps`` (L, H, n, n) as float16."""
+    plus the raw maps of the ``n_maps`` shortest examples (for a gallery; short keeps the files
+    small and the maps legible): dicts with ``index``, ``tokens`` ids and ``maps`` (L, H, n, n) as
+    float16, shortest first."""
     rows: dict[int, dict[str, np.ndarray]] = {}
     gallery: list[dict] = []
+    lengths = {int(i): int(n) for b in batches for i, n in zip(b["index"], b["attention_mask"].sum(-1))}
+    shortest = set(sorted(lengths, key=lambda i: (lengths[i], i))[:n_maps])
     for batch in batches:
         maps = attention_maps(model, batch, head_mask, mlp_mask)
         lengths = batch["attention_mask"].sum(-1)
         for b, index in enumerate(batch["index"].tolist()):
             length = int(lengths[b])
             rows[index] = example_stats(maps[b], batch["input_ids"][b], batch["token_type_ids"][b], length, sep_id)
-            if len(gallery) < n_maps:
+            if index in shortest:
                 gallery.append({"index": index, "tokens": batch["input_ids"][b, :length].numpy(),
                                 "maps": maps[b, :, :, :length, :length].numpy().astype(np.float16)})
     order = sorted(rows)
+    gallery.sort(key=lambda item: (len(item["tokens"]), item["index"]))
     return {k: np.stack([rows[i][k] for i in order]).astype(np.float32) for k in STATS}, gallery

@@ -28,7 +28,7 @@ DEFAULTS = {
     "importance": {"abs_per": "example", "batch_size": 32},
     "search": {"fraction": 0.9, "head_step": 0.1, "halve_phase2": False, "m_max_steps": None,
                "bernoulli_random": False},
-    "records": {"attention_examples": 64, "attention_gallery": 4, "single_removal_seeds": [],
+    "records": {"attention_examples": 64, "attention_gallery": 2, "single_removal_seeds": [],
                 "single_removal_dev": 256},
 }
 
