@@ -15,6 +15,7 @@ import pandas as pd
 from .experiment import METHODS, super_dir
 from .metrics import reported_metric, search_metric
 from .plans import Plan
+from .pruning import replay_s_trace
 from .results import read_npz, run_dir
 from .subnetworks import SUBNETWORKS
 
@@ -198,19 +199,11 @@ def importance_scores(plan: Plan | str) -> pd.DataFrame:
     plan = _plan(plan)
     rows = []
     for task, seed, data in _each(plan, "prune_s/search.json"):
-        if not data["trace"]:
-            continue
-        head_alive = np.ones(np.shape(data["trace"][0]["head_scores"]), dtype=bool)
-        mlp_alive = np.ones(np.shape(data["trace"][0]["mlp_scores"]), dtype=bool)
-        for rec in data["trace"]:
+        for rec, head_alive, mlp_alive in replay_s_trace(data["trace"]):
             for kind, alive in (("head", head_alive), ("mlp", mlp_alive)):
                 scores = np.asarray(rec[f"{kind}_scores"], dtype=float)[alive]
                 rows += [{"task": task, "seed": seed, "step": rec["step"], "kind": kind, "score": float(v)}
                          for v in scores]
-            if rec["passed"]:
-                for layer, head in rec["pruned_heads"]:
-                    head_alive[layer, head] = False
-                mlp_alive[rec["pruned_mlps"]] = False
     return pd.DataFrame(rows)
 
 

@@ -439,6 +439,7 @@ def removal_view(plan: str, task: str, seed: int) -> str | None:
 
 def trace_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
     """One view per s-pruning step: the mask after the step, the components it removed, the score."""
+    from .pruning import replay_s_trace
     from .results import read_json, run_dir
 
     path = run_dir(plan, task, seed) / "prune_s" / "search.json"
@@ -446,25 +447,17 @@ def trace_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
         return [], []
     search = read_json(path)
     full = search["full_metric"]
-    n_layers, n_heads = np.asarray(search["trace"][0]["head_scores"]).shape if search["trace"] else (0, 0)
-    head, mlp = np.ones((n_layers, n_heads)), np.ones(n_layers)
     labels, views = [], []
-    for rec in search["trace"]:
-        new_head, new_mlp = head.copy(), mlp.copy()
-        for layer, h in rec["pruned_heads"]:
-            new_head[layer, h] = 0
-        for layer in rec["pruned_mlps"]:
-            new_mlp[layer] = 0
+    for rec, head_alive, mlp_alive in replay_s_trace(search["trace"]):
         removed = {tuple(x) for x in rec["pruned_heads"]} | {(layer, "mlp") for layer in rec["pruned_mlps"]}
         verdict = "kept: passes the 90 % rule" if rec["passed"] else "rejected: below 90 %, the search phase stops"
         labels.append(f"step {rec['step']}")
         views.append(f"<p><b>step {rec['step']}</b> ({rec['phase']}): removes the outlined components; "
                      f"score {rec['metric']:.4f} = {rec['metric'] / full:.0%} of the full model: {verdict}. "
                      f"Cells show the normalised importance the step ranked by.</p>"
-                     + mask_table_html(np.asarray(rec["head_scores"]) * head, np.asarray(rec["mlp_scores"]) * mlp,
+                     + mask_table_html(np.asarray(rec["head_scores"]) * head_alive,
+                                       np.asarray(rec["mlp_scores"]) * mlp_alive,
                                        cmap="Blues", fmt=".2f", highlight=removed))
-        if rec["passed"]:
-            head, mlp = new_head, new_mlp
     return labels, views
 
 

@@ -186,3 +186,18 @@ def s_prune_search(
             head_mask, mlp_mask = new_head, new_mlp
     result.head_mask, result.mlp_mask = head_mask, mlp_mask
     return result
+
+
+def replay_s_trace(trace: list[dict]):
+    """``(record, head_alive, mlp_alive)`` for each s-pruning step, with the boolean masks of the
+    components alive *before* that step: a step's removals count only if it passed."""
+    if not trace:
+        return
+    head_alive = np.ones(np.shape(trace[0]["head_scores"]), dtype=bool)
+    mlp_alive = np.ones(np.shape(trace[0]["mlp_scores"]), dtype=bool)
+    for rec in trace:
+        yield rec, head_alive.copy(), mlp_alive.copy()
+        if rec["passed"]:
+            for layer, head in rec["pruned_heads"]:
+                head_alive[layer, head] = False
+            mlp_alive[rec["pruned_mlps"]] = False
