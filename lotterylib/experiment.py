@@ -36,6 +36,7 @@ from .models import load_model, load_tokenizer
 from .plans import Plan
 from .pruning import m_prune_search, s_prune_search
 from .results import checkpoint_dir, read_json, results_root, run_dir, write_json, write_npz
+from .shrink import remove_components
 from .structure import ModelStructure
 from .subnetworks import (
     SUBNETWORKS, magnitude_order, structured_subnetwork, structured_weight_count, super_survivor_masks,
@@ -396,10 +397,16 @@ def retrain(run: Run, method: str, sub: str) -> dict:
     masks = load_subnetwork(run, method, sub)
     start = time.perf_counter()
     model = run.new_model()
+    removed = None
+    if method != "m":  # heads and MLPs: cut out of the weights, the same function at the subnetwork's size
+        removed = remove_components(model, masks.pop("head_mask"), masks.pop("mlp_mask"))
+        removed = {k: v for k, v in removed.items() if k != "handles"}
     curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress, **masks)
     metrics = evaluate(model, run.dev_batches, run.task, **masks)
     out = {"method": method, "subnetwork": sub, "metrics": metrics, "metric": metrics[search_metric(run.task)],
            "curve": curve, "seconds": time.perf_counter() - start}
+    if removed is not None:
+        out["removed"] = removed
     write_json(folder / "metrics.json", out, run.config(method=method, subnetwork=sub))
     _log(run, f"re-fine-tuned {method}/{sub}: {metrics}")
     return out

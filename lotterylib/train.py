@@ -20,6 +20,9 @@ from torch import nn
 from .masking import gates, weight_masks
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     lr: float = 2e-5
@@ -32,10 +35,16 @@ class TrainConfig:
     group_by_length: bool = True  # batches of similar length, padded per batch
     pad_to: int | None = None  # pad every batch to this width (the paper's 128), for comparisons
     eval_batch_size: int = 128
+    # "fp32" (the paper), or "bf16": the training forward pass under bfloat16 autocast, with fp32
+    # weights, optimizer state and loss. Evaluation, importance scores and searches stay fp32.
+    precision: str = "fp32"
 
     def __post_init__(self):
         if self.lr <= 0 or self.batch_size < 1 or self.epochs <= 0:
             raise ValueError(f"TrainConfig needs lr > 0, batch_size >= 1 and epochs > 0; got {self}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: use one of {sorted(PRECISIONS)} "
+                             "(train: {precision: bf16} in the plan)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,6 +129,7 @@ def fine_tune(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    autocast_dtype = PRECISIONS[config.precision]
     curve: list[dict] = []
     step, running, seen = 0, 0.0, 0
     model.train()
@@ -132,8 +142,10 @@ def fine_tune(
             for batch in batches:
                 if step >= total_steps:
                     break
-                logits = model(**model_inputs(batch, device)).logits
-                loss = task_loss(logits, batch["labels"].to(device))
+                with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
+                                    enabled=autocast_dtype is not None):
+                    logits = model(**model_inputs(batch, device)).logits
+                loss = task_loss(logits.float(), batch["labels"].to(device))
                 loss.backward()
                 if config.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)

@@ -125,6 +125,11 @@ def test_retrain_and_a_missing_checkpoint_is_recreated(smoke_run):
     smoke_run.checkpoint.unlink()
     out = experiment.retrain(smoke_run, "s", "random")
     assert "metrics" in out or "skipped" in out
+    if "metrics" in out:  # s-pruned re-fine-tuning cuts the removed heads and MLPs out of the weights
+        removed = out["removed"]
+        assert removed["parameters_after"] <= removed["parameters_before"]
+        assert removed["heads_removed"] + removed["mlps_removed"] > 0 or removed["parameters_after"] == removed[
+            "parameters_before"]
     # prune needs the fine-tuned model: it is re-created and checked against the committed metric
     experiment.prune(smoke_run, "s")
     assert smoke_run.checkpoint.exists()

@@ -138,3 +138,17 @@ def test_bad_training_settings_are_refused():
         TrainConfig(lr=0)
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainConfig.from_dict({"learning_rate": 1e-3})
+
+
+def test_bf16_training_learns_keeps_fp32_weights_and_bad_precision_is_refused():
+    batches = lambda epoch: make_batches_by_hand(32, 8, 8, seed=epoch)
+    model = tiny_bert(seed=1).train()
+    curve = fine_tune(model, batches, TrainConfig(lr=5e-3, epochs=3, batch_size=8, precision="bf16"), seed=3,
+                      log_every=4)
+    assert curve[-1]["loss"] < curve[0]["loss"]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    fp32 = tiny_bert(seed=1).train()
+    fine_tune(fp32, batches, TrainConfig(lr=5e-3, epochs=3, batch_size=8), seed=3)
+    assert not torch.equal(fp32.classifier.weight, model.classifier.weight)  # the option is not a no-op
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        TrainConfig(precision="fp16")
