@@ -465,8 +465,13 @@ def static_explorer(plan: str, seed: int, tasks: list[str]):
     """The kernel-free explorer: tasks x (presets, single removals, pruning trace), switched in the browser."""
     import ipywidgets as w
 
-    pages = []
+    from .results import run_dir
+
+    pages, shown = [], []
     for task in tasks:
+        if not (run_dir(plan, task, seed) / "finetune" / "metrics.json").exists():
+            continue  # not fine-tuned yet (a grid still running): the task is left out of the switch
+        shown.append(task)
         tabs, titles = [], []
         labels, views = preset_views(plan, task, seed)
         tabs.append(switchable(labels, views, "preset"))
@@ -484,8 +489,8 @@ def static_explorer(plan: str, seed: int, tasks: list[str]):
             tab.set_title(i, title)
         pages.append(tab)
     if not pages:
-        return w.HTML("<p>No results of this plan yet: run the workflow first.</p>")
-    return _task_switch(tasks, pages)
+        return w.HTML(f"<p>No fine-tuned run of seed {seed} in this plan's results yet: run the workflow first.</p>")
+    return _task_switch(shown, pages)
 
 
 def _task_switch(tasks: list[str], pages: list):

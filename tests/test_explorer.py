@@ -115,3 +115,21 @@ def test_static_building_blocks():
     assert stack.selected_index == 0 and len(stack.children) == 2
     with pytest.raises(ValueError, match="one label per view"):
         switchable(["a"], [], "x")
+
+
+def test_static_explorer_leaves_out_tasks_without_a_run(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    from lotterylib.explorer import static_explorer
+    from lotterylib.plans import Plan
+
+    committed = Path(__file__).resolve().parents[1] / "results" / "smoke"
+    seed = Plan.load("smoke").seeds[0]
+    monkeypatch.setenv("LOTTERY_RESULTS", str(tmp_path))
+    widget = static_explorer("smoke", seed, ["MRPC", "RTE"])  # nothing under tmp_path: a message, no tabs
+    assert f"No fine-tuned run of seed {seed}" in widget.value
+    shutil.copytree(committed / "RTE", tmp_path / "smoke" / "RTE")  # RTE's committed runs, MRPC's not
+    widget = static_explorer("smoke", seed, ["MRPC", "RTE"])
+    control = widget.children[0]
+    assert [label for label, _ in control.options] == ["RTE"]
