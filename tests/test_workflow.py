@@ -293,6 +293,22 @@ def test_tasks_and_seeds_subsets(story):
     assert bad.returncode != 0 and "no plan 'nope'" in bad.stdout + bad.stderr
 
 
+def test_committed_only_draws_what_is_there_and_computes_nothing(story, tmp_path):
+    clone = fresh_clone(tmp_path / "partial")
+    write_test_plan(clone)
+    # half a grid: the fine-tuning results only (a long grid still running elsewhere)
+    src = story["tree"] / RUN / "finetune"
+    shutil.copytree(src, clone / RUN / "finetune")
+    dry = snakemake(clone, "-n", "--forcerun", "figure", "--", "figures", glue=story["glue"],
+                    config=(f"plan={PLAN}", "committed_only=1"))
+    assert experiment_jobs(dry) == {}, dry.stdout[-3000:]
+    assert scheduled(dry).get("figure", 0) > 0
+    assert "result files of plan 'wftest' exist" in dry.stderr
+    # without it, the same call would run the rest of the grid first
+    dry = snakemake(clone, "-n", "--forcerun", "figure", "--", "figures", glue=story["glue"], config=(f"plan={PLAN}",))
+    assert experiment_jobs(dry).get("retrain", 0) > 0
+
+
 def test_gpu_resource_is_declared_only_when_asked(story):
     tree, glue = story["tree"], story["glue"]
     dry = snakemake(tree, "-n", "--forcerun", "finetune", "--", f"{RUN}/finetune/metrics.json", glue=glue,
