@@ -21,7 +21,7 @@ $(BIN)/.installed: requirements/lock.txt pyproject.toml
 venv: $(BIN)/.installed
 
 # --- the book: experiments (workflow) -> figure notebooks -> strict Jupyter Book build ------------------------
-# make book [PLAN=smoke] [GRID=run|committed] [CORES=2] [CONFIG="tasks=MRPC seeds=1337"] [SNAKEMAKE_ARGS="--profile profiles/multigpu"]
+# make book [PLAN=demo] [GRID=committed|run] [CORES=2] [CONFIG="tasks=MRPC seeds=1337"] [SNAKEMAKE_ARGS="--profile profiles/multigpu"]
 #  1. the plan's experiment grid (Snakefile, rule experiments): runs only what is missing or was left incomplete
 #     (--rerun-incomplete); committed results count as done (every input is ancient(); --rerun-triggers mtime
 #     keeps an edited notebook or Snakefile from redoing a grid);
@@ -32,7 +32,7 @@ venv: $(BIN)/.installed
 # executed notebooks are in logs/<plan>/ (kept when a job fails).
 # GRID=committed (the default for the demo plan, whose grid takes CPU-hours): draw the committed results only and
 # compute nothing (Snakemake's committed_only); GRID=run (the default for other plans): run what is missing first.
-PLAN ?= smoke
+PLAN ?= demo
 GRID ?= $(if $(filter demo,$(PLAN)),committed,run)
 CORES ?= 2
 CONFIG ?=

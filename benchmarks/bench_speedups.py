@@ -63,7 +63,7 @@ def bench_removal(model_name, subset, dev, masks_by_name: dict, repeats) -> dict
     n = len(subset.lengths)
     out = {}
     for name, masks in masks_by_name.items():
-        config = TrainConfig(lr=1e-4, epochs=1)
+        config = TrainConfig(lr=1e-4, epochs=1, precision="bf16")  # as the demo grid trains
         fns = {"gated": _trainer(model_name, subset, config, masks),
                "removed": _trainer(model_name, subset, config, masks, remove=True)}
         times = alternate(fns, repeats)
