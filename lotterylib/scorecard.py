@@ -38,7 +38,9 @@ Per-task rules:
   computed it) is at most :data:`KAPPA_UNSTABLE` ("fair" agreement or less; the paper printed 0.15-0.32).
 - C9: per pair of tasks, the mean number of heads both keep (same seed index) exceeds the 95th percentile of
   a null that re-places each mask's survivors at random.
-- C10: supplied by :mod:`lotterylib.patterns` (attention types of survivors).
+- C10: attention types from the rules of :mod:`lotterylib.patterns`; survival (kept in a seed's good mask) vs
+  "heterogeneous", Cochran-Mantel-Haenszel over (task, seed) tables: the claim holds unless survivors are
+  significantly (p < 0.05) more often heterogeneous.
 """
 
 from __future__ import annotations
@@ -331,6 +333,29 @@ def c9(masks: dict, testable: list[str] | None = None, n_perm: int = 1000) -> Fi
     return Finding(verdict, f"{text} ({n} seed index{'es' if n > 1 else ''})", t)
 
 
+def c10(plan: Plan | str) -> Finding:
+    """Survival vs 'heterogeneous' attention: :func:`lotterylib.patterns.c10` (CMH test over seeds, pooled)."""
+    from . import patterns
+
+    table = patterns.c10(plan)
+    summary = patterns.c10_summary(plan)
+    if summary["verdict"] == "not testable":
+        return Finding(UNTESTABLE, summary.get("note") or "no run has attention statistics and a mask yet", table)
+    verdict = FAILS if summary["verdict"] == "survivors more often heterogeneous" else HOLDS
+    share = lambda x: "n/a" if not np.isfinite(x) else f"{x:.0%}"  # noqa: E731
+    evidence = (f"heterogeneous: {share(summary['het_share_survivors'])} of {summary['survivors']} surviving vs "
+                f"{share(summary['het_share_pruned'])} of {summary['pruned']} pruned heads "
+                f"({summary['runs']} run{'s' if summary['runs'] != 1 else ''}); "
+                f"Mantel-Haenszel odds ratio {summary['odds_ratio']:.2f}, "
+                f"CMH p = {summary['p_value']:.2g}: {summary['verdict']}")
+    return Finding(verdict, evidence, table)
+
+
+def paper_c10() -> Finding:
+    return Finding(HOLDS, "reported (sec. 5.2): survivors are not more often heterogeneous; the CNN that typed the "
+                          "maps and its ~400 labelled maps were not published, so the rule cannot be re-run on it")
+
+
 # --- the whole card -----------------------------------------------------------------------------------------
 
 def _paper_masks() -> dict:
@@ -362,13 +387,14 @@ def paper_c5() -> Finding:
 
 
 def findings(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> dict[str, dict[str, Finding]]:
-    """{claim: {"paper": Finding, "ours": Finding}} for C1-C9 (C10: :mod:`lotterylib.patterns`)."""
+    """{claim: {"paper": Finding, "ours": Finding}} for C1-C10."""
     summary, reference = our_summary(plan), our_reference(plan)
     testable = testable_tasks(reference)
     masks = collect.s_masks(plan)
     ours = {"C1": c1(summary, reference), "C2": c2(summary, reference), "C3": c3(summary, reference),
             "C4": c4(summary, reference), "C5": c5(summary, reference), "C6": c6(collect.importance_scores(plan)),
-            "C7": c7(masks, testable), "C8": c8(masks, testable), "C9": c9(masks, testable, n_perm=n_perm)}
+            "C7": c7(masks, testable), "C8": c8(masks, testable), "C9": c9(masks, testable, n_perm=n_perm),
+            "C10": c10(plan)}
     out = {k: {"ours": v} for k, v in ours.items()}
     if with_paper:
         ps, pr = paper_summary(), paper_reference()
@@ -376,7 +402,7 @@ def findings(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> d
         pm = _paper_masks()
         paper = {"C1": c1(ps, pr), "C2": c2(ps, pr), "C3": c3(ps, pr), "C4": c4(ps, pr), "C5": paper_c5(),
                  "C6": c6(paper_importance({t: m for t, m in pm.items() if t in ptest})),
-                 "C7": c7(pm, ptest), "C8": c8(pm, ptest), "C9": c9(pm, ptest, n_perm=n_perm)}
+                 "C7": c7(pm, ptest), "C8": c8(pm, ptest), "C9": c9(pm, ptest, n_perm=n_perm), "C10": paper_c10()}
         for k, v in paper.items():
             out[k]["paper"] = v
     return out

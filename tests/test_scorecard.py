@@ -128,3 +128,20 @@ def test_the_papers_data_through_the_same_rules(monkeypatch):
     c8 = sc.c8(masks, sc.testable_tasks(pr))
     assert c8.table["kappa"].round(2).between(0.15, 0.32).all()  # the printed range
     assert sc.paper_importance(masks)["step"].eq("final").all()
+
+
+@pytest.mark.parametrize("said,verdict", [("no significant association", sc.HOLDS),
+                                          ("survivors less often heterogeneous", sc.HOLDS),
+                                          ("survivors more often heterogeneous", sc.FAILS),
+                                          ("not testable", sc.UNTESTABLE)])
+def test_c10_verdict_follows_the_association_test(monkeypatch, said, verdict):
+    from lotterylib import patterns
+
+    summary = {"verdict": said, "het_share_survivors": 0.7, "het_share_pruned": 0.3, "survivors": 50, "pruned": 22,
+               "runs": 1, "odds_ratio": 5.0, "p_value": 0.01, "note": "not testable: every head was pruned"}
+    monkeypatch.setattr(patterns, "c10", lambda plan: pd.DataFrame())
+    monkeypatch.setattr(patterns, "c10_summary", lambda plan: summary)
+    finding = sc.c10("smoke")
+    assert finding.verdict == verdict
+    if verdict != sc.UNTESTABLE:
+        assert "70% of 50 surviving" in finding.evidence and "(1 run)" in finding.evidence
