@@ -39,9 +39,10 @@ CONFIG ?=
 SNAKEMAKE_ARGS ?=
 SNAKEMAKE = $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --rerun-triggers mtime $(SNAKEMAKE_ARGS) \
 	--config plan=$(PLAN) $(CONFIG)
+# (committed: --nolock, as it only reads result files, so it can draw while a grid runs in the same folder)
 ifeq ($(GRID),committed)
 FIGURE_PREREQS = venv
-FIGURE_CONFIG = committed_only=1
+FIGURE_CONFIG = committed_only=1 --nolock
 else ifeq ($(GRID),run)
 FIGURE_PREREQS = experiments
 FIGURE_CONFIG =

@@ -43,9 +43,9 @@
 #   threads      threads per job (OMP/MKL/torch threads)                               (default: 1)
 #   gpu          GPUs per experiment job, declared as resources: gpu=<n>               (default: 0)
 #   papermill_args  extra papermill options for every job                              (default: --no-progress-bar)
-#   committed_only  1: the targets are the result files that exist; nothing is scheduled to compute missing
-#                runs (the figure notebooks draw what is there and say how much that is). `make book` passes it
-#                for the demo plan, whose grid runs for CPU-hours: `make experiments PLAN=demo` runs the grid.
+#   committed_only  1: no result file is a target or an input, so no experiment job can be scheduled: the figure
+#                notebooks draw the result files that are there and say how many. `make book` passes it (with
+#                --nolock) for the demo plan, whose grid runs for CPU-hours: `make experiments PLAN=demo` runs it.
 #
 # GPUs. Experiment jobs declare `resources: gpu=<config gpu>` (0 by default, so CPU runs need nothing). The
 # profiles set it: profiles/multigpu (one machine, several GPUs; set-resources gpu: 1 per experiment rule and
@@ -183,10 +183,12 @@ if WITH_SUPER:
     RESULT_FILES += [f for t in TASKS for f in super_results(t)]
 COMMITTED_ONLY = str(config.get("committed_only", "0")).lower() in ("1", "true", "yes")
 if COMMITTED_ONLY:
-    _all = len(RESULT_FILES)
-    RESULT_FILES = [f for f in RESULT_FILES if Path(f).exists()]
-    print(f"lotterybook: committed_only: {len(RESULT_FILES)} of the {_all} result files of plan {P!r} exist; "
-          "missing runs are not computed", file=sys.stderr)
+    # No result file is a target or an input: Snakemake cannot schedule (or, on failure, delete) any experiment
+    # job, not even one it finds flagged incomplete because a grid is running in this folder right now.
+    _there = sum(Path(f).exists() for f in RESULT_FILES)
+    print(f"lotterybook: committed_only: {_there} of the {len(RESULT_FILES)} result files of plan {P!r} exist; "
+          "the figures draw those, and no run is computed", file=sys.stderr)
+    RESULT_FILES = []
 
 # Figure notebooks: every notebooks/figures/<name>.ipynb, executed into book/figures/<name>.ipynb.
 FIGURES = sorted(p.stem for p in Path("notebooks/figures").glob("*.ipynb"))

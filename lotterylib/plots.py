@@ -294,3 +294,39 @@ def bad_vs_baselines(long: pd.DataFrame):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title("bad subnetworks, re-fine-tuned, beside the baselines")
     return fig
+
+
+VERDICT_COLORS = {"holds": "#2a9d8f", "does not hold": "#e76f51", "not testable at this scale": "#d9d9d9"}
+
+
+def verdict_grid(card: pd.DataFrame, columns: dict[str, str] | None = None):
+    """Claims (rows) x sides (columns), each cell coloured by its verdict and labelled with it.
+
+    ``card``: one row per claim with a ``claim`` column and one verdict column per side; ``columns`` maps
+    the card's verdict columns to the labels drawn on top (default: {"paper verdict": "paper's data",
+    "verdict": "ours"}).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    columns = columns or {"paper verdict": "paper's data, same rule", "verdict": "ours"}
+    fig, ax = plt.subplots(figsize=(2.6 * len(columns) + 1.2, 0.42 * len(card) + 0.9))
+    for j, col in enumerate(columns):
+        for i, value in enumerate(card[col]):
+            color = VERDICT_COLORS.get(value, "#ffffff")
+            ax.add_patch(Rectangle((j, i), 0.96, 0.9, color=color))
+            ax.text(j + 0.48, i + 0.45, value or "-", ha="center", va="center", fontsize=8,
+                    color="white" if value in ("holds", "does not hold") else "black")
+    ax.set_xlim(0, len(columns))
+    ax.set_ylim(len(card), 0)
+    ax.set_xticks([j + 0.48 for j in range(len(columns))], list(columns.values()))
+    ax.xaxis.tick_top()
+    ax.set_yticks([i + 0.45 for i in range(len(card))], list(card["claim"]))
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.grid(False)
+    ax.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLORS.items()], loc="upper center",
+              bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

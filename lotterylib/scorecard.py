@@ -416,7 +416,8 @@ def card(results: dict[str, dict[str, Finding]]) -> pd.DataFrame:
         paper, ours = sides.get("paper"), sides.get("ours")
         rows.append({"claim": claim, "statement": text,
                      "paper's data, same rule": f"{paper.verdict}: {paper.evidence}" if paper else "",
-                     "ours": ours.evidence if ours else "", "verdict": ours.verdict if ours else UNTESTABLE})
+                     "ours": ours.evidence if ours else "", "verdict": ours.verdict if ours else UNTESTABLE,
+                     "paper verdict": paper.verdict if paper else ""})
     return pd.DataFrame(rows)
 
 
