@@ -107,8 +107,8 @@ def _share_verdict(ok: pd.Series, what: str, unit: str = "tasks") -> tuple[str, 
     ok = ok.dropna().astype(bool)
     n, k = len(ok), int(ok.sum())
     if n < MIN_TASKS:
-        return UNTESTABLE, (f"{n} testable {unit} with the results this rule needs (at least {MIN_TASKS}; "
-                            "testable: the full model beats the majority baseline)")
+        noun = unit if n != 1 else unit.rstrip("s")
+        return UNTESTABLE, f"{n} testable {noun} with the results this rule needs ({MIN_TASKS} needed)"
     verdict = HOLDS if k >= math.ceil(HOLDS_SHARE * n - 1e-9) else FAILS
     if k == n or k == 0:
         return verdict, f"{what} on {k} of {n} {unit}"
