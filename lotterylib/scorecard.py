@@ -13,7 +13,8 @@ Every rule works on the same tables for both sides, so the paper's data is check
 The rules (fixed before any demo result existed; the constants below are the only knobs):
 
 - A task is **testable** for a score claim when its full model beats the majority baseline (a model that did not
-  learn a task has no subnetworks worth comparing; WNLI is the usual case).
+  learn a task has no subnetworks worth comparing; WNLI is the usual case) and the pruning methods the claim
+  compares removed something there (a search whose first step fails keeps the full model).
 - A claim about tasks **holds** when its per-task rule is true on at least two thirds of the testable tasks
   (:data:`HOLDS_SHARE`), **does not hold** otherwise, and is **not testable** with fewer than
   :data:`MIN_TASKS` testable tasks or without the seeds the rule needs.
@@ -162,11 +163,23 @@ def _cell(summary: pd.DataFrame, task: str, method: str, sub: str, stage: str) -
     return hit.iloc[0] if len(hit) else None
 
 
-def _per_task(summary, reference, rule) -> pd.DataFrame:
+def _pruned(summary: pd.DataFrame, task: str, method: str) -> bool:
+    """Whether the good subnetwork of ``method`` removed anything on ``task`` (unknown size: assumed so). A search
+    whose first step already fails keeps the full model: its good, random and bad "subnetworks" are all the full
+    model, and no claim about subnetworks can be tested on that task."""
+    cell = _cell(summary, task, method, "good", "pruned")
+    return cell is None or not np.isfinite(cell["size"]) or cell["size"] < 1 - 1e-9
+
+
+def _per_task(summary, reference, rule, methods: tuple[str, ...] = ()) -> pd.DataFrame:
     rows = []
     ok_tasks = set(testable_tasks(reference))
     for _, ref in reference.iterrows():
         row = {"task": ref["task"], "testable": ref["task"] in ok_tasks}
+        unpruned = [m for m in methods if not _pruned(summary, ref["task"], m)]
+        if unpruned:
+            row["testable"] = False
+            row["note"] = f"{'/'.join(unpruned)}-pruning removed nothing (its first step failed the 90 % rule)"
         row.update(rule(summary, ref))
         if not row["testable"]:
             row["ok"] = np.nan
@@ -186,7 +199,7 @@ def c1(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
                 "retrained good": good["mean"], "retrained / full": good["mean"] / ref["full"],
                 "ok": bool(good["mean"] >= REACHES * ref["full"])}
 
-    t = _per_task(summary, reference, rule)
+    t = _per_task(summary, reference, rule, methods=("m",))
     verdict, text = _share_verdict(t.set_index("task")["ok"],
                                    f"re-fine-tuned good subnetworks reach {REACHES:.0%} of the full model")
     return Finding(verdict, text, t)
@@ -200,7 +213,7 @@ def c2(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
         g, r, b = (cells[k]["mean"] for k in ("good", "random", "bad"))
         return {"good": g, "random": r, "bad": b, "ok": bool(g > r > b)}
 
-    t = _per_task(summary, reference, rule)
+    t = _per_task(summary, reference, rule, methods=("m",))
     verdict, text = _share_verdict(t.set_index("task")["ok"], "good > random > bad")
     return Finding(verdict, text, t)
 
@@ -214,7 +227,7 @@ def c3(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
         return {"good": g["mean"], "random": r["mean"], "random - good": r["mean"] - g["mean"],
                 "larger std": spread, "ok": bool(abs(r["mean"] - g["mean"]) <= spread)}
 
-    t = _per_task(summary, reference, rule)
+    t = _per_task(summary, reference, rule, methods=("s",))
     verdict, text = _share_verdict(t.set_index("task")["ok"], "random within one std of good")
     return Finding(verdict, text, t)
 
@@ -230,7 +243,7 @@ def c4(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
         return {"m good": mg, "m bad": mb, "s good": sg, "s bad": sb, "majority": ref["majority"], **parts,
                 "ok": all(parts.values())}
 
-    t = _per_task(summary, reference, rule)
+    t = _per_task(summary, reference, rule, methods=("m", "s"))
     parts = ["bad < good", "s-bad > majority", "s-bad > m-bad"]
     if not set(parts) <= set(t.columns):
         return Finding(UNTESTABLE, "no re-fine-tuned good and bad subnetworks of both methods yet", t)
@@ -249,7 +262,7 @@ def c5(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
             return {"ok": np.nan}
         return {"m kept": m["size"], "s kept": st["size"], "ok": bool(m["size"] < st["size"])}
 
-    t = _per_task(summary, reference, rule)
+    t = _per_task(summary, reference, rule, methods=("m", "s"))
     verdict, text = _share_verdict(t.set_index("task")["ok"], "m-pruning keeps fewer prunable weights")
     return Finding(verdict, text, t)
 

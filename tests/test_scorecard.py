@@ -145,3 +145,13 @@ def test_c10_verdict_follows_the_association_test(monkeypatch, said, verdict):
     assert finding.verdict == verdict
     if verdict != sc.UNTESTABLE:
         assert "70% of 50 surviving" in finding.evidence and "(1 run)" in finding.evidence
+
+
+def test_a_search_that_removed_nothing_makes_its_task_untestable():
+    cells = {("m", "good", "pruned"): 1.0, ("m", "good", "retrained"): 1.0, ("m", "random", "retrained"): 1.0,
+             ("m", "bad", "retrained"): 1.0}
+    nothing = {("m", "good", "pruned"): 1.0}  # size: every weight kept
+    finding = sc.c2(_summary(cells, sizes=nothing), _reference())
+    assert finding.verdict == sc.UNTESTABLE and finding.table["note"].str.contains("removed nothing").all()
+    some = {("m", "good", "pruned"): 0.6}
+    assert sc.c2(_summary(cells, sizes=some), _reference()).verdict == sc.FAILS  # equal means: no ordering
