@@ -330,3 +330,35 @@ def verdict_grid(card: pd.DataFrame, columns: dict[str, str] | None = None):
               bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def masks_by_seed(masks_by_task: dict[str, dict], max_tasks: int | None = None):
+    """The good s-pruning masks themselves: one panel per (task, seed), heads (layers x heads) with the layer's
+    MLP as the last column (dark: kept). Agreement across seeds reads along each row of panels."""
+    tasks = list(masks_by_task)[:max_tasks]
+    n_seeds = max(len(masks_by_task[t]["head_mask"]) for t in tasks)
+    first = masks_by_task[tasks[0]]["head_mask"][0]
+    n_layers, n_heads = first.shape
+    fig, axes = plt.subplots(len(tasks), n_seeds, squeeze=False,
+                             figsize=(n_seeds * (0.16 * (n_heads + 2) + 0.4) + 0.6,
+                                      len(tasks) * (0.16 * n_layers + 0.6) + 0.4))
+    for i, task in enumerate(tasks):
+        m = masks_by_task[task]
+        seeds = m.get("seeds", range(len(m["head_mask"])))
+        for j in range(n_seeds):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= len(m["head_mask"]):
+                ax.axis("off")
+                continue
+            cells = np.full((n_layers, n_heads + 2), np.nan)
+            cells[:, :n_heads] = m["head_mask"][j]
+            cells[:, -1] = m["mlp_mask"][j]
+            ax.imshow(cells, cmap="Greens", vmin=-0.3, vmax=1.0, aspect="equal", interpolation="nearest")
+            ax.set_title(f"seed {list(seeds)[j]}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(task, fontsize=9)
+    fig.suptitle("good s-pruning masks, seed by seed (rows: layers; last column: MLP; dark: kept)", fontsize=10)
+    fig.tight_layout()
+    return fig
