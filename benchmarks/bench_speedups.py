@@ -29,7 +29,7 @@ from lotterylib.masks_io import load_mask
 from lotterylib.models import DEFAULT_MODEL, load_model, load_tokenizer
 from lotterylib.results import results_root
 from lotterylib.shrink import remove_components
-from lotterylib.train import TrainConfig, fine_tune, predict
+from lotterylib.train import TrainConfig, fine_tune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import RESULTS, alternate, machine  # noqa: E402
@@ -101,7 +101,6 @@ def main(argv=None) -> Path:
         raise SystemExit(f"no s-pruning masks in {folder}: run the demo plan's MRPC seed 1337 s-pruning stage "
                          "first, or pass --mask <folder with good.npz and random.npz>")
     masks = {name: load_mask(folder / name).arrays for name in ("good", "random")}
-    torch.set_num_threads(torch.get_num_threads())
     tokenizer = load_tokenizer(args.model)
     subset = encode(subsample(load_glue("MRPC", "train"), args.examples, seed=0), tokenizer, max_length=128)
     dev = encode(subsample(load_glue("MRPC", "dev"), 128, seed=0), tokenizer, max_length=128)

@@ -400,7 +400,6 @@ def retrain(run: Run, method: str, sub: str) -> dict:
     removed = None
     if method != "m":  # heads and MLPs: cut out of the weights, the same function at the subnetwork's size
         removed = remove_components(model, masks.pop("head_mask"), masks.pop("mlp_mask"))
-        removed = {k: v for k, v in removed.items() if k != "handles"}
     curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress, **masks)
     metrics = evaluate(model, run.dev_batches, run.task, **masks)
     out = {"method": method, "subnetwork": sub, "metrics": metrics, "metric": metrics[search_metric(run.task)],

@@ -818,7 +818,11 @@ def verdict(row: Mapping, alpha: float = 0.05) -> str:
 def c10_summary(plan, alpha: float = 0.05, **kwargs) -> dict:
     """The pooled row of :func:`c10` as a dict, plus ``verdict`` and ``agrees_with_paper`` (the paper reports
     no association: True when the pooled test is not significant at ``alpha``, None when not testable)."""
-    table = c10(plan, **kwargs)
+    return pooled_summary(c10(plan, **kwargs), alpha)
+
+
+def pooled_summary(table: pd.DataFrame, alpha: float = 0.05) -> dict:
+    """:func:`c10_summary` of a table :func:`c10` already computed."""
     pooled = {k: (v.item() if isinstance(v, np.generic) else v)
               for k, v in table[table["task"] == "pooled"].iloc[0].to_dict().items()}
     pooled["verdict"] = verdict(pooled, alpha)

@@ -123,11 +123,9 @@ def our_summary(plan: Plan | str) -> pd.DataFrame:
     scores = collect.subnetwork_scores(plan, include_super=False)
     if not len(scores):
         return pd.DataFrame(columns=["task", "method", "subnetwork", "stage", "mean", "std", "n", "size"])
-    g = scores.groupby(["task", "method", "subnetwork", "stage"], sort=False)
-    out = g["score"].agg(mean="mean", std="std", n="count").reset_index()
-    sizes = g["weights_kept_share"].mean().reset_index(drop=True)
-    out["size"] = sizes.values
-    return out
+    return scores.groupby(["task", "method", "subnetwork", "stage"], sort=False).agg(
+        mean=("score", "mean"), std=("score", "std"), n=("score", "count"),
+        size=("weights_kept_share", "mean")).reset_index()
 
 
 def our_reference(plan: Plan | str) -> pd.DataFrame:
@@ -351,7 +349,7 @@ def c10(plan: Plan | str) -> Finding:
     from . import patterns
 
     table = patterns.c10(plan)
-    summary = patterns.c10_summary(plan)
+    summary = patterns.pooled_summary(table)
     if summary["verdict"] == "not testable":
         return Finding(UNTESTABLE, summary.get("note") or "no run has attention statistics and a mask yet", table)
     verdict = FAILS if summary["verdict"] == "survivors more often heterogeneous" else HOLDS

@@ -69,14 +69,13 @@ def _zero_output(module, args, output):
 def remove_components(model: nn.Module, head_mask=None, mlp_mask=None) -> dict:
     """Cut removed heads (``head_mask`` (L, H), 0 removes) and MLPs (``mlp_mask`` (L,)) out of ``model``.
 
-    Returns a summary: parameters before and after, heads and MLPs removed, and the hook handles that
-    stand in for layers without heads and for removed MLPs (``handles``; they stay for the model's life).
+    Returns a summary: parameters before and after, heads and MLPs removed. The zero hooks that stand in for
+    layers without heads and for removed MLPs stay on the model for its life.
     """
     s = ModelStructure.of(model)
     before = sum(p.numel() for p in model.parameters())
     heads = _binary(head_mask, "head_mask", (s.n_layers, s.n_heads)) if head_mask is not None else None
     mlps = _binary(mlp_mask, "mlp_mask", (s.n_layers,)) if mlp_mask is not None else None
-    handles = []
     d = s.head_dim
     for layer in range(s.n_layers):
         if heads is not None and not heads[layer].all():
@@ -95,18 +94,17 @@ def remove_components(model: nn.Module, head_mask=None, mlp_mask=None) -> dict:
             attention.num_attention_heads = len(kept)
             attention.all_head_size = len(kept) * d
             if empty:
-                handles.append(attn_out.register_forward_pre_hook(_zero_input))
+                attn_out.register_forward_pre_hook(_zero_input)
         if mlps is not None and not mlps[layer]:
             nothing = torch.zeros(0, dtype=torch.long, device=next(model.parameters()).device)
             _keep_rows(s.module(model, layer, "intermediate"), nothing)
             mlp_out = s.module(model, layer, "mlp_out")
             _keep_columns(mlp_out, nothing)
-            handles.append(mlp_out.register_forward_hook(_zero_output))
+            mlp_out.register_forward_hook(_zero_output)
     after = sum(p.numel() for p in model.parameters())
     return {
         "parameters_before": before,
         "parameters_after": after,
         "heads_removed": int((~heads).sum()) if heads is not None else 0,
         "mlps_removed": int((~mlps).sum()) if mlps is not None else 0,
-        "handles": handles,
     }

@@ -140,7 +140,7 @@ def test_c10_verdict_follows_the_association_test(monkeypatch, said, verdict):
     summary = {"verdict": said, "het_share_survivors": 0.7, "het_share_pruned": 0.3, "survivors": 50, "pruned": 22,
                "runs": 1, "odds_ratio": 5.0, "p_value": 0.01, "note": "not testable: every head was pruned"}
     monkeypatch.setattr(patterns, "c10", lambda plan: pd.DataFrame())
-    monkeypatch.setattr(patterns, "c10_summary", lambda plan: summary)
+    monkeypatch.setattr(patterns, "pooled_summary", lambda table: summary)
     finding = sc.c10("smoke")
     assert finding.verdict == verdict
     if verdict != sc.UNTESTABLE:
