@@ -56,9 +56,13 @@ def scale_statement(plan: Plan | str) -> str:
         commits = sorted({p.get("git_commit") or "unknown" for p in made})
         versions = sorted({p["lotterylib_version"] for p in made})
         dates = sorted(p["created"][:10] for p in made)
+        devices = sorted({p["device"] for p in made})
+        weights = sorted({(p.get("config", {}).get("settings") or {}).get("model_weights", "float32") for p in made})
+        stacks = sorted({f"torch {p['torch']}, transformers {p['transformers']}" for p in made})
         origin = (f" Runs made with lotterylib {', '.join(versions)} at git commit "
                   f"{', '.join(c[:10] for c in commits)}, {dates[0]}"
-                  f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}, on {sorted({p['device'] for p in made})[0]}.")
+                  f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}, on {' and '.join(devices)} "
+                  f"({'; '.join(stacks)}), from {' and '.join(weights)} pre-trained weights.")
     return (f"Built from the **{plan.name}** plan: {plan.description} (model `{plan.model}`). Tasks: "
             f"{', '.join(plan.tasks)}; seeds: {', '.join(map(str, plan.seeds))}. Result files present: "
             f"{done} of {total}.{origin}")

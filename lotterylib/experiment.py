@@ -42,7 +42,7 @@ from .subnetworks import (
     SUBNETWORKS, magnitude_order, structured_subnetwork, structured_weight_count, super_survivor_masks,
     weight_mask_keeping, weight_subnetwork,
 )
-from .train import evaluate, fine_tune
+from .train import default_device, evaluate, fine_tune
 
 METHODS = ("m", "s")
 RETRAIN_METHODS = ("m", "s", "super")
@@ -122,11 +122,18 @@ class Run:
                             group_by_length=c.group_by_length, pad_to=c.pad_to)
 
     # --- models -------------------------------------------------------------------------------
+    @cached_property
+    def device(self) -> torch.device:
+        """Where this run's models live (:func:`lotterylib.train.default_device`: ``$LOTTERY_DEVICE``, else a
+        GPU if there is one)."""
+        return default_device()
+
     def new_model(self, eager: bool = False) -> torch.nn.Module:
-        """The pre-trained model with a classifier from this run's seed (= rewound)."""
+        """The pre-trained model with a classifier from this run's seed (= rewound), on :attr:`device`."""
         return load_model(self.plan.model, num_labels=self.spec.num_labels, seed=self.seed,
                           attn_implementation="eager" if eager else "sdpa",
-                          tiny_kwargs=self.settings.get("model_options") or None)
+                          tiny_kwargs=self.settings.get("model_options") or None,
+                          weights=self.settings["model_weights"]).to(self.device)
 
     @property
     def checkpoint(self) -> Path:
@@ -164,7 +171,7 @@ def _save_checkpoint(run: Run, model) -> None:
 
     from .results import atomic_write
 
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run.checkpoint, lambda tmp: save_file(state, tmp))
 
 

@@ -20,11 +20,11 @@ from torch.nn.utils import parametrize
 from .structure import ModelStructure
 
 
-def _as_gate(mask, like: torch.Tensor | None = None) -> torch.Tensor:
-    """A float tensor; a tensor that requires grad is kept as is so gradients flow to it."""
-    if isinstance(mask, torch.Tensor):
-        return mask
-    return torch.as_tensor(np.asarray(mask, dtype=np.float32))
+def _as_gate(mask, device: torch.device | None = None) -> torch.Tensor:
+    """A float tensor on ``device``; a tensor already there is kept as is, so gradients flow to it."""
+    if not isinstance(mask, torch.Tensor):
+        mask = torch.as_tensor(np.asarray(mask, dtype=np.float32))
+    return mask if device is None else mask.to(device)
 
 
 def _validate_gate(gate: torch.Tensor, expected: tuple[int, ...], what: str) -> None:
@@ -74,15 +74,16 @@ def gates(
     """
     structure = structure or ModelStructure.of(model)
     handles: list[torch.utils.hooks.RemovableHandle] = []
+    device = next(model.parameters()).device
     try:
         if head_mask is not None:
-            head = _as_gate(head_mask)
+            head = _as_gate(head_mask, device)
             _validate_gate(head, (structure.n_layers, structure.n_heads), "head_mask")
             for layer in range(structure.n_layers):
                 module = structure.module(model, layer, "attn_out")
                 handles.append(module.register_forward_pre_hook(_head_pre_hook(layer, head, structure.n_heads)))
         if mlp_mask is not None:
-            mlp = _as_gate(mlp_mask)
+            mlp = _as_gate(mlp_mask, device)
             _validate_gate(mlp, (structure.n_layers,), "mlp_mask")
             for layer in range(structure.n_layers):
                 module = structure.module(model, layer, "mlp_out")

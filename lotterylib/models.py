@@ -18,6 +18,13 @@ from torch import nn
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TINY_MODEL = "tiny-bert"
+# The variants of the pre-trained weights a plan may start from (its ``model_weights``): as the checkpoint
+# has them, or rounded to float16 (what a float16 copy holds, which halves what travels to a GPU machine).
+# Training always runs on float32 weights; a variant only fixes the values they start from.
+WEIGHT_VARIANTS = {"float32": None, "float16": torch.float16}
+# A folder with one sub-folder per offline model (named by its short name) to use instead of the model's
+# package, on a machine where the package cannot be installed: see tools/device_pack.sh.
+OFFLINE_DIR_ENV = "LOTTERY_OFFLINE_DIR"
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,13 @@ def resolve_model(name: str, verify: bool = True) -> str:
     an existing local folder is returned as is; anything else is taken as a hub id.
     """
     name = _ALIASES.get(name, name)
+    if name in OFFLINE_MODELS and os.environ.get(OFFLINE_DIR_ENV):
+        folder = Path(os.environ[OFFLINE_DIR_ENV]) / name
+        if not (folder / OFFLINE_MODELS[name].weights_file).exists():
+            raise FileNotFoundError(f"${OFFLINE_DIR_ENV} is set, but {folder} has no "
+                                    f"{OFFLINE_MODELS[name].weights_file}: unset it to use the package, or "
+                                    "make the folder with tools/device_pack.sh")
+        return str(folder)
     if name in OFFLINE_MODELS:
         spec = OFFLINE_MODELS[name]
         folder = spec.path()
@@ -138,6 +152,33 @@ def tiny_bert(
     return model.to(dtype).eval()
 
 
+def stored_dtype(folder: str | os.PathLike, weights_file: str = "model.safetensors") -> torch.dtype:
+    """The floating dtype the weights of a model folder are stored in (read from the file's header)."""
+    from safetensors import safe_open
+
+    with safe_open(str(Path(folder) / weights_file), framework="pt") as handle:
+        for key in handle.keys():
+            dtype = handle.get_slice(key).get_dtype()
+            if dtype in ("F32", "F16", "BF16", "F64"):
+                return {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                        "F64": torch.float64}[dtype]
+    raise ValueError(f"{folder}/{weights_file} holds no floating-point tensor")
+
+
+def round_weights(model: nn.Module, weights: str) -> nn.Module:
+    """Round every floating parameter to the plan's weight variant and back (in place; "float32": as is)."""
+    if weights not in WEIGHT_VARIANTS:
+        raise ValueError(f"unknown weight variant {weights!r}: use one of {list(WEIGHT_VARIANTS)} "
+                         "(model_weights in the plan)")
+    target = WEIGHT_VARIANTS[weights]
+    if target is not None:
+        with torch.no_grad():
+            for tensor in model.parameters():
+                if tensor.is_floating_point():
+                    tensor.copy_(tensor.to(target).to(tensor.dtype))
+    return model
+
+
 def load_model(
     name: str = DEFAULT_MODEL,
     num_labels: int = 2,
@@ -145,20 +186,36 @@ def load_model(
     attn_implementation: str = "sdpa",
     dtype: torch.dtype = torch.float32,
     tiny_kwargs: dict | None = None,
+    weights: str = "float32",
 ) -> nn.Module:
     """A sequence classifier with pre-trained backbone and a classifier initialised from ``seed``.
 
     ``name``: ``"tiny-bert"``, the short name of an offline model (``"all-MiniLM-L6-v2"``), a
     local folder, or a hub id. ``attn_implementation="eager"`` is needed to read attention maps.
+    ``weights``: the plan's weight variant (:data:`WEIGHT_VARIANTS`): "float16" rounds the pre-trained
+    weights to float16 before the classifier is initialised, so a float32 checkpoint and its float16 copy
+    give the same model; a float16 copy refuses to stand in for "float32".
     Calling it again with the same arguments is exactly "rewinding to the pre-trained weights".
     """
+    if weights not in WEIGHT_VARIANTS:
+        raise ValueError(f"unknown weight variant {weights!r}: use one of {list(WEIGHT_VARIANTS)} "
+                         "(model_weights in the plan)")
     if name == TINY_MODEL:
-        return tiny_bert(num_labels=num_labels, seed=seed, attn_implementation=attn_implementation,
-                         dtype=dtype, **(tiny_kwargs or {}))
+        model = tiny_bert(num_labels=num_labels, seed=seed, attn_implementation=attn_implementation,
+                          dtype=dtype, **(tiny_kwargs or {}))
+        round_weights(model, weights)
+        init_classifier(model, seed)
+        return model.to(dtype).eval()
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     source = resolve_model(name)
+    if WEIGHT_VARIANTS[weights] is None and (Path(source) / "model.safetensors").is_file():
+        stored = stored_dtype(source)
+        if stored in (torch.float16, torch.bfloat16):
+            raise ValueError(f"{source} stores its weights as {stored}, but the plan starts from float32 "
+                             f"weights: never mix weight variants in one plan; set model_weights: "
+                             f"{str(stored).removeprefix('torch.')} in the plan, or load the float32 weights")
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "classifier newly initialised" report is expected
     hf_logging.disable_progress_bar()
@@ -175,6 +232,7 @@ def load_model(
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+    round_weights(model, weights)
     init_classifier(model, seed)
     return model.eval()
 

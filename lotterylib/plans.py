@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from .data import get_task
+from .models import WEIGHT_VARIANTS
 from .train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,6 +25,9 @@ PLANS_DIR = REPO / "plans"
 SECTIONS = ("data", "train", "importance", "search", "records")
 DEFAULTS = {
     "model_options": {},
+    # The pre-trained weights as the checkpoint has them ("float32"), or rounded to float16 first ("float16":
+    # what a float16 copy of the checkpoint holds, e.g. one carried to a GPU machine; see models.load_model).
+    "model_weights": "float32",
     "data": {"max_train": None, "max_dev": None},
     "importance": {"abs_per": "example", "batch_size": 32},
     "search": {"fraction": 0.9, "head_step": 0.1, "halve_phase2": False, "m_max_steps": None,
@@ -64,13 +68,16 @@ class Plan:
         missing = [k for k in ("name", "model", "tasks", "seeds", "train") if k not in raw]
         if missing:
             raise ValueError(f"plan {path} lacks {missing}: see plans/smoke.yaml for the format")
-        unknown = sorted(set(raw) - {"name", "description", "model", "model_options", "tasks", "seeds",
-                                     "task_overrides", *SECTIONS})
+        unknown = sorted(set(raw) - {"name", "description", "model", "model_options", "model_weights", "tasks",
+                                     "seeds", "task_overrides", *SECTIONS})
         if unknown:
             raise ValueError(f"plan {path} has unknown keys {unknown}")
         raw = _merge(DEFAULTS, raw)
         tasks = tuple(get_task(t).name for t in raw["tasks"])
         TrainConfig.from_dict(raw["train"])  # validate early
+        if raw["model_weights"] not in WEIGHT_VARIANTS:
+            raise ValueError(f"plan {path} has model_weights: {raw['model_weights']!r}; use one of "
+                             f"{list(WEIGHT_VARIANTS)}")
         for task in raw.get("task_overrides") or {}:
             get_task(task)
         return cls(raw["name"], raw.get("description", ""), raw["model"], tasks,

@@ -41,6 +41,10 @@ def checkpoint_dir(plan: str, task: str, seed: int) -> Path:
 
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
+    """The repository's commit (``+dirty`` if lotterylib has uncommitted changes); ``$LOTTERY_GIT_COMMIT`` where
+    the code travelled without its .git folder (a GPU machine: tools/device_grid.py)."""
+    if os.environ.get("LOTTERY_GIT_COMMIT"):
+        return os.environ["LOTTERY_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "lotterylib"], cwd=REPO,

@@ -58,6 +58,24 @@ class TrainConfig:
         return cls(**dict(data))
 
 
+def default_device() -> torch.device:
+    """Where the stages put their models: ``$LOTTERY_DEVICE`` if set ("cpu", "cuda", "cuda:1"), else the
+    first GPU when there is one, else the CPU."""
+    import os
+
+    name = os.environ.get("LOTTERY_DEVICE", "").strip()
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"LOTTERY_DEVICE={name!r} is not a torch device: use cpu, cuda or cuda:<index>") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"LOTTERY_DEVICE={name!r} asks for a GPU, but torch sees none here "
+                         f"(torch {torch.__version__}): unset it or set LOTTERY_DEVICE=cpu")
+    return device
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -121,7 +139,10 @@ def fine_tune(
     warmup = round(config.warmup_ratio * total_steps)
 
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # The fused AdamW kernel is the same update in one launch per step: it matters on a GPU, where small models
+    # are bound by kernel launches.
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=device.type == "cuda" or None)
 
     def schedule(step: int) -> float:  # linear decay to zero, optional linear warm-up
         if step < warmup:
@@ -131,7 +152,9 @@ def fine_tune(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     autocast_dtype = PRECISIONS[config.precision]
     curve: list[dict] = []
-    step, running, seen = 0, 0.0, 0
+    # The running loss stays on the device between log points: reading it every step would make the host
+    # wait for the GPU at each step.
+    step, running, seen = 0, torch.zeros((), device=device), 0
     model.train()
     with ExitStack() as stack:
         _masked(stack, model, head_mask, mlp_mask, weight_mask)
@@ -153,13 +176,13 @@ def fine_tune(
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                running += loss.item()
+                running += loss.detach()
                 seen += 1
                 next(bar_iter, None)
                 if step % log_every == 0 or step == total_steps:
-                    curve.append({"step": step, "epoch": epoch, "loss": running / seen,
+                    curve.append({"step": step, "epoch": epoch, "loss": running.item() / seen,
                                   "lr": scheduler.get_last_lr()[0]})
-                    running, seen = 0.0, 0
+                    running, seen = torch.zeros((), device=device), 0
         if hasattr(bar, "close"):
             bar.close()
     model.eval()
@@ -169,7 +192,8 @@ def fine_tune(
         with torch.no_grad():
             for name, tensor in prunable_tensors(model).items():
                 if name in weight_mask:
-                    tensor.mul_(torch.as_tensor(np.asarray(weight_mask[name]), dtype=tensor.dtype))
+                    tensor.mul_(torch.as_tensor(np.asarray(weight_mask[name]), dtype=tensor.dtype,
+                                                device=tensor.device))
     return curve
 
 
