@@ -50,22 +50,28 @@ def scale_statement(plan: Plan | str) -> str:
     missing = missing_runs(plan)
     done = len(plan.tasks) * len(plan.seeds) * len(STAGES) - len(missing)
     total = len(plan.tasks) * len(plan.seeds) * len(STAGES)
-    made = [data["provenance"] for _, _, data in _each(plan, "finetune/metrics.json")]
+    super_files = [f"retrain_super_{s}/metrics.json" for s in SUBNETWORKS]
+    made = [data["provenance"] for stage in STAGES for _, _, data in _each(plan, f"{stage}/{_stage_file(stage)}")]
+    made += [data["provenance"] for rel in super_files for _, _, data in _each(plan, rel)]
+    n_super = sum(1 for rel in super_files for _ in _each(plan, rel))
     origin = ""
     if made:
         commits = sorted({p.get("git_commit") or "unknown" for p in made})
         versions = sorted({p["lotterylib_version"] for p in made})
         dates = sorted(p["created"][:10] for p in made)
-        devices = sorted({p["device"] for p in made})
+        devices = pd.Series([p["device"] for p in made]).value_counts()
         weights = sorted({(p.get("config", {}).get("settings") or {}).get("model_weights", "float32") for p in made})
         stacks = sorted({f"torch {p['torch']}, transformers {p['transformers']}" for p in made})
+        where = " and ".join(f"{device} ({n} result file{'s' if n != 1 else ''})" for device, n in devices.items())
         origin = (f" Runs made with lotterylib {', '.join(versions)} at git commit "
                   f"{', '.join(c[:10] for c in commits)}, {dates[0]}"
-                  f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}, on {' and '.join(devices)} "
-                  f"({'; '.join(stacks)}), from {' and '.join(weights)} pre-trained weights.")
+                  f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}, on {where}; "
+                  f"{'; '.join(stacks)}; from {' and '.join(weights)} pre-trained weights.")
+    super_note = (f" Super-survivor re-fine-tunes: {n_super} of {len(plan.tasks) * len(plan.seeds) * len(SUBNETWORKS)}."
+                  if n_super or len(plan.seeds) > 1 else "")
     return (f"Built from the **{plan.name}** plan: {plan.description} (model `{plan.model}`). Tasks: "
             f"{', '.join(plan.tasks)}; seeds: {', '.join(map(str, plan.seeds))}. Result files present: "
-            f"{done} of {total}.{origin}")
+            f"{done} of {total}.{super_note}{origin}")
 
 
 def full_scores(plan: Plan | str) -> pd.DataFrame:
@@ -217,3 +223,35 @@ def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
             for task, seed, data in _each(_plan(plan), "prune_m/pruned.json")
             for rec in data["subnetworks"][subnetwork]["by_layer"]]
     return pd.DataFrame(rows)
+
+
+# --- where and how fast the grid ran ---------------------------------------------------------------------------
+
+def grid_logs(plan: Plan | str) -> pd.DataFrame:
+    """One row per job of each logged grid call (``results/<plan>/grid_log/*.json``, written by
+    tools/device_grid.py): the call, its device and workers, the job's stage, task, seed and seconds."""
+    plan = _plan(plan)
+    rows = []
+    folder = run_dir(plan.name, "_", 0).parents[1] / "grid_log"
+    for path in sorted(folder.glob("*.json")):
+        log = json.loads(path.read_text())
+        for job in log["jobs"]:
+            if "stage" not in job:
+                continue  # a job left out because one it needs failed
+            rows.append({"call": path.stem, "device": log["provenance"]["device"], "workers": log["workers"],
+                         "call_seconds": log["elapsed"], "job": job["job"], "stage": job["stage"],
+                         "task": job["task"], "seed": job["seed"], "ok": job["ok"], "seconds": job["seconds"]})
+    return pd.DataFrame(rows, columns=["call", "device", "workers", "call_seconds", "job", "stage", "task", "seed",
+                                       "ok", "seconds"])
+
+
+def grid_calls(plan: Plan | str) -> pd.DataFrame:
+    """One row per logged grid call: device, workers, wall time, jobs finished and their summed job time."""
+    jobs = grid_logs(plan)
+    if jobs.empty:
+        return pd.DataFrame(columns=["call", "device", "workers", "wall_seconds", "jobs_done", "job_seconds"])
+    done = jobs[jobs["ok"]]
+    out = jobs.groupby("call").agg(device=("device", "first"), workers=("workers", "first"),
+                                   wall_seconds=("call_seconds", "first")).reset_index()
+    counts = done.groupby("call").agg(jobs_done=("job", "count"), job_seconds=("seconds", "sum"))
+    return out.merge(counts, on="call", how="left").fillna({"jobs_done": 0, "job_seconds": 0.0})

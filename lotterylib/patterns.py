@@ -836,8 +836,13 @@ def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:.0f}%"
 
 
-def _p(p: float) -> str:
-    return "n/a" if not np.isfinite(p) else (f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}")
+def format_p(p: float) -> str:
+    """"p = 0.032" for prose; a p-value too small for a double to tell from 0 reads "p < 1e-16"."""
+    if not np.isfinite(p):
+        return "p = n/a"
+    if p < 1e-16:
+        return "p < 1e-16"
+    return f"p = {p:.2g}" if p >= 1e-3 else f"p = {p:.1e}"
 
 
 def association_sentence(table: pd.DataFrame, alpha: float = 0.05) -> str:
@@ -863,7 +868,7 @@ def association_sentence(table: pd.DataFrame, alpha: float = 0.05) -> str:
                 "so these results neither support nor contradict the paper's claim (C10) that survivors are not "
                 "more often heterogeneous.")
     ci = (f", 95% CI {pooled['ci_low']:.2f} to {pooled['ci_high']:.2f}" if np.isfinite(pooled["ci_low"]) else "")
-    effect = f"Mantel-Haenszel odds ratio {pooled['odds_ratio']:.2f}{ci}, CMH p = {_p(pooled['p_value'])}"
+    effect = f"Mantel-Haenszel odds ratio {pooled['odds_ratio']:.2f}{ci}, CMH {format_p(pooled['p_value'])}"
     n_sig = sum(v.startswith("survivors") for v in verdicts)
     n_test = sum(v != "not testable" for v in verdicts)
     per_task = f" Per task, {n_sig} of {n_test} testable tasks show a significant association at {alpha:g}."

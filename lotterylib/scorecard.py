@@ -358,7 +358,7 @@ def c10(plan: Plan | str) -> Finding:
                 f"{share(summary['het_share_pruned'])} of {summary['pruned']} pruned heads "
                 f"({summary['runs']} run{'s' if summary['runs'] != 1 else ''}); "
                 f"Mantel-Haenszel odds ratio {summary['odds_ratio']:.2f}, "
-                f"CMH p = {summary['p_value']:.2g}: {summary['verdict']}")
+                f"CMH {patterns.format_p(summary['p_value'])}: {summary['verdict']}")
     return Finding(verdict, evidence, table)
 
 

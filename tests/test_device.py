@@ -158,3 +158,23 @@ def test_driver_stops_at_its_deadline_and_resumes_to_the_notebooks_results(tmp_p
     assert not any(n.endswith(".tmp") for n in names)
     third = _driver(tmp_path, glue_root, "--tasks", "MRPC", "--seeds", "1337")
     assert "0 to run" in third.stdout
+
+
+def test_grid_logs_table_the_calls(tmp_path, monkeypatch):
+    from lotterylib import collect
+
+    monkeypatch.setenv("LOTTERY_RESULTS", str(tmp_path))
+    assert collect.grid_calls("smoke").empty
+    folder = tmp_path / "smoke" / "grid_log"
+    folder.mkdir(parents=True)
+    jobs = [{"job": "finetune MRPC 42", "stage": "finetune", "task": "MRPC", "seed": 42, "ok": True, "seconds": 30.0},
+            {"job": "prune MRPC 42 m", "stage": "prune", "task": "MRPC", "seed": 42, "ok": True, "seconds": 10.0},
+            {"job": "prune MRPC 42 s", "stage": "prune", "task": "MRPC", "seed": 42, "ok": False, "seconds": 1.0},
+            {"job": "retrain MRPC 42 s good", "ok": False, "error": "a job it needs failed"}]
+    log = {"workers": 4, "elapsed": 20.0, "provenance": {"device": "cuda:X"}, "jobs": jobs}
+    (folder / "call_1.json").write_text(json.dumps(log))
+    assert len(collect.grid_logs("smoke")) == 3  # the job that never ran is left out
+    calls = collect.grid_calls("smoke")
+    row = calls.iloc[0]
+    assert (row["device"], row["workers"], row["jobs_done"], row["job_seconds"], row["wall_seconds"]) == \
+        ("cuda:X", 4, 2, 40.0, 20.0)
