@@ -836,13 +836,19 @@ def _pct(x: float) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:.0f}%"
 
 
-def format_p(p: float) -> str:
-    """"p = 0.032" for prose; a p-value too small for a double to tell from 0 reads "p < 1e-16"."""
+def p_text(p: float) -> str:
+    """A p-value as text: "0.032", "3.2e-06", or "< 1e-16" where a double cannot tell it from 0."""
     if not np.isfinite(p):
-        return "p = n/a"
+        return "n/a"
     if p < 1e-16:
-        return "p < 1e-16"
-    return f"p = {p:.2g}" if p >= 1e-3 else f"p = {p:.1e}"
+        return "< 1e-16"
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
+
+
+def format_p(p: float) -> str:
+    """"p = 0.032" (or "p < 1e-16") for prose."""
+    text = p_text(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def association_sentence(table: pd.DataFrame, alpha: float = 0.05) -> str:

@@ -328,7 +328,8 @@ def verdict_grid(card: pd.DataFrame, columns: dict[str, str] | None = None):
     ax.grid(False)
     ax.legend(handles=[Patch(color=c, label=v) for v, c in VERDICT_COLORS.items()], loc="upper center",
               bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # set_style() turns constrained layout on
+        fig.tight_layout()
     return fig
 
 
@@ -360,5 +361,6 @@ def masks_by_seed(masks_by_task: dict[str, dict], max_tasks: int | None = None):
             if j == 0:
                 ax.set_ylabel(task, fontsize=9)
     fig.suptitle("good s-pruning masks, seed by seed (rows: layers; last column: MLP; dark: kept)", fontsize=10)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # set_style() turns constrained layout on
+        fig.tight_layout()
     return fig
