@@ -50,10 +50,11 @@ def scale_statement(plan: Plan | str) -> str:
     missing = missing_runs(plan)
     done = len(plan.tasks) * len(plan.seeds) * len(STAGES) - len(missing)
     total = len(plan.tasks) * len(plan.seeds) * len(STAGES)
-    super_files = [f"retrain_super_{s}/metrics.json" for s in SUBNETWORKS]
-    made = [data["provenance"] for stage in STAGES for _, _, data in _each(plan, f"{stage}/{_stage_file(stage)}")]
-    made += [data["provenance"] for rel in super_files for _, _, data in _each(plan, rel)]
-    n_super = sum(1 for rel in super_files for _ in _each(plan, rel))
+    supers = [data["provenance"] for s in SUBNETWORKS
+              for _, _, data in _each(plan, f"retrain_super_{s}/metrics.json")]
+    made = [data["provenance"] for stage in STAGES
+            for _, _, data in _each(plan, f"{stage}/{_stage_file(stage)}")] + supers
+    n_super = len(supers)
     origin = ""
     if made:
         commits = sorted({p.get("git_commit") or "unknown" for p in made})

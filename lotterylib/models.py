@@ -165,16 +165,22 @@ def stored_dtype(folder: str | os.PathLike, weights_file: str = "model.safetenso
     raise ValueError(f"{folder}/{weights_file} holds no floating-point tensor")
 
 
-def round_weights(model: nn.Module, weights: str) -> nn.Module:
-    """Round every floating parameter to the plan's weight variant and back (in place; "float32": as is)."""
+def _variant_dtype(weights: str) -> torch.dtype | None:
+    """The dtype a weight variant rounds to (None: none); an unknown variant names the known ones."""
     if weights not in WEIGHT_VARIANTS:
         raise ValueError(f"unknown weight variant {weights!r}: use one of {list(WEIGHT_VARIANTS)} "
                          "(model_weights in the plan)")
-    target = WEIGHT_VARIANTS[weights]
+    return WEIGHT_VARIANTS[weights]
+
+
+def round_weights(model: nn.Module, weights: str) -> nn.Module:
+    """Round every floating pre-trained parameter (all but the classifier's, which comes from the seed) to the
+    plan's weight variant and back, in place ("float32": as is)."""
+    target = _variant_dtype(weights)
     if target is not None:
         with torch.no_grad():
-            for tensor in model.parameters():
-                if tensor.is_floating_point():
+            for name, tensor in model.named_parameters():
+                if tensor.is_floating_point() and not name.startswith("classifier."):
                     tensor.copy_(tensor.to(target).to(tensor.dtype))
     return model
 
@@ -197,20 +203,15 @@ def load_model(
     give the same model; a float16 copy refuses to stand in for "float32".
     Calling it again with the same arguments is exactly "rewinding to the pre-trained weights".
     """
-    if weights not in WEIGHT_VARIANTS:
-        raise ValueError(f"unknown weight variant {weights!r}: use one of {list(WEIGHT_VARIANTS)} "
-                         "(model_weights in the plan)")
+    target = _variant_dtype(weights)
     if name == TINY_MODEL:
-        model = tiny_bert(num_labels=num_labels, seed=seed, attn_implementation=attn_implementation,
-                          dtype=dtype, **(tiny_kwargs or {}))
-        round_weights(model, weights)
-        init_classifier(model, seed)
-        return model.to(dtype).eval()
+        return round_weights(tiny_bert(num_labels=num_labels, seed=seed, attn_implementation=attn_implementation,
+                                       dtype=dtype, **(tiny_kwargs or {})), weights)
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     source = resolve_model(name)
-    if WEIGHT_VARIANTS[weights] is None and (Path(source) / "model.safetensors").is_file():
+    if target is None and (Path(source) / "model.safetensors").is_file():
         stored = stored_dtype(source)
         if stored in (torch.float16, torch.bfloat16):
             raise ValueError(f"{source} stores its weights as {stored}, but the plan starts from float32 "

@@ -196,7 +196,7 @@ def is_done(job: Job, plan: str, ledger: Ledger) -> bool:
     return all(p.exists() for p in job.outputs(plan))
 
 
-def pack(out: Path, plan: str, done: list[Job], records: list[dict], meta: dict) -> None:
+def pack(out: Path, plan: str, done: set[Job], records: list[dict], meta: dict) -> None:
     """The done jobs' folders, one tar.gz per seed (and one for super-survivor masks), plus jobs.json."""
     from lotterylib.results import results_root
 
@@ -264,14 +264,13 @@ def main(argv=None) -> int:
     print(f"[device_grid] plan {plan.name}: {len(jobs)} jobs, {len(done)} done already, {len(todo)} to run, "
           f"{args.workers} workers, device {meta['provenance']['device']}", flush=True)
     records: list[dict] = []
-    finished_here: list[Job] = []
     failed: set[Job] = set()
 
     def elapsed() -> float:
         return time.monotonic() - t0
 
     def blocked(job: Job) -> bool:
-        return any(n in failed or (n not in done) for n in needs[job])
+        return any(n not in done for n in needs[job])
 
     def cut_off(job: Job) -> bool:
         return any(n in failed for n in needs[job])
@@ -318,7 +317,6 @@ def main(argv=None) -> int:
                                 "began": round(began, 1), **result})
                 if result["ok"]:
                     done.add(job)
-                    finished_here.append(job)
                     print(f"[device_grid {elapsed():6.0f}s] done {job.name} in {result['seconds']:.1f}s "
                           f"({len(done)}/{len(jobs)})", flush=True)
                 else:
@@ -333,8 +331,7 @@ def main(argv=None) -> int:
                       flush=True)
                 last_sample = elapsed()
             if args.out and elapsed() - last_pack >= args.pack_every:
-                pack(args.out, plan.name, sorted(done, key=lambda j: j.name), records,
-                     {**meta, "elapsed": elapsed()})
+                pack(args.out, plan.name, done, records, {**meta, "elapsed": elapsed()})
                 last_pack = elapsed()
     finally:
         if running:
@@ -349,8 +346,9 @@ def main(argv=None) -> int:
     meta.update(elapsed=elapsed(), stopped_at_deadline=stopped, left=left,
                 failed=sorted(j.name for j in failed))
     if args.out:
-        pack(args.out, plan.name, sorted(done, key=lambda j: j.name), records, meta)
-    print(f"[device_grid {elapsed():6.0f}s] {len(finished_here)} jobs done here, {len(failed)} failed, "
+        pack(args.out, plan.name, done, records, meta)
+    n_here = sum(1 for r in records if r["ok"])
+    print(f"[device_grid {elapsed():6.0f}s] {n_here} jobs done here, {len(failed)} failed, "
           f"{len(left)} left", flush=True)
     return 1 if failed else 0
 
