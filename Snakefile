@@ -65,6 +65,7 @@ from lotterylib.plans import Plan
 
 SUBNETWORKS = ("good", "random", "bad")
 METHODS = ("m", "s")
+SWAP_VARIANTS = ("good_heads_random_mlps", "random_heads_good_mlps")
 
 
 # --- configuration -------------------------------------------------------------------------------------------
@@ -124,6 +125,8 @@ wildcard_constraints:
     seed=r"\d+",
     method="|".join(METHODS),
     sub="|".join(SUBNETWORKS),
+    swap="|".join(SWAP_VARIANTS),
+    fraction=r"\d\.\d\d",
     name=r"[^/]+",
 
 
@@ -174,11 +177,24 @@ def run_results(task: str, seed: int) -> list[str]:
     return files
 
 
+BEYOND = PLAN.raw["beyond_paper"]
+
+
+def beyond_results(task: str, seed: int) -> list[str]:
+    """The result files of METHOD.md section 10 (lottery curves, component swap) for one (task, seed) of the
+    plan's beyond_paper section; none for the others."""
+    if task not in BEYOND["tasks"] or int(seed) not in [int(s) for s in BEYOND["seeds"]]:
+        return []
+    run = RUN.format(task=task, seed=seed)
+    files = [f"{run}/lottery/f{float(f):.2f}_{s}/metrics.json" for f in BEYOND["head_fractions"] for s in SUBNETWORKS]
+    return files + [f"{run}/swap/{v}/metrics.json" for v in SWAP_VARIANTS]
+
+
 def super_results(task: str) -> list[str]:
     return [f"{SUPER.format(task=task)}/masks/{s}.{ext}" for s in SUBNETWORKS for ext in ("npz", "json")]
 
 
-RESULT_FILES = [f for t in TASKS for s in SEEDS for f in run_results(t, s)]
+RESULT_FILES = [f for t in TASKS for s in SEEDS for f in run_results(t, s) + beyond_results(t, s)]
 if WITH_SUPER:
     RESULT_FILES += [f for t in TASKS for f in super_results(t)]
 COMMITTED_ONLY = str(config.get("committed_only", "0")).lower() in ("1", "true", "yes")
@@ -276,6 +292,33 @@ rule retrain_super:
     resources: gpu=GPU
     shell:
         stage("retrain", "-p task {wildcards.task} -p seed {wildcards.seed} -p method super -p subnetwork {wildcards.sub}")
+
+
+rule lottery:
+    """One point of a heads-only lottery curve (METHOD.md section 10): remove a fraction of the heads by the full
+    model's importance (good, bad) or at random, keep every MLP, re-fine-tune."""
+    input:
+        **plan_inputs("lottery"),
+        search=ancient(f"{RUN}/prune_s/search.json"),
+    output: f"{RUN}/lottery/f{{fraction}}_{{sub}}/metrics.json"
+    log: f"{RUN_LOGS}/lottery_f{{fraction}}_{{sub}}.ipynb"
+    threads: THREADS
+    resources: gpu=GPU
+    shell:
+        stage("lottery", "-p task {wildcards.task} -p seed {wildcards.seed} -p fraction {wildcards.fraction} "
+              "-p variant {wildcards.sub}")
+
+
+rule swap:
+    """The component swap (METHOD.md section 10): good heads with random MLPs, random heads with good MLPs."""
+    input:
+        **plan_inputs("swap"),
+        search=ancient(f"{RUN}/prune_s/search.json"),
+    output: f"{RUN}/swap/{{swap}}/metrics.json"
+    log: f"{RUN_LOGS}/swap_{{swap}}.ipynb"
+    threads: THREADS
+    resources: gpu=GPU
+    shell: stage("swap", "-p task {wildcards.task} -p seed {wildcards.seed} -p variant {wildcards.swap}")
 
 
 # --- figures and the book ------------------------------------------------------------------------------------

@@ -111,13 +111,15 @@ def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFr
                 if pruned is not None:
                     for sub, rec in pruned["subnetworks"].items():
                         sizes[sub] = rec.get("weights_kept_share")
+                        if rec.get("metrics") is None:  # re-drawn without the fine-tuned checkpoint
+                            continue
                         rows.append({"task": task, "seed": seed, "method": method, "subnetwork": sub,
                                      "stage": "pruned", "metric": rep, "score": rec["metrics"][rep],
                                      "weights_kept_share": sizes[sub], "heads_kept": rec.get("heads_kept"),
                                      "mlps_kept": rec.get("mlps_kept")})
                 for sub in SUBNETWORKS:
                     data = _read(folder / f"retrain_{method}_{sub}" / "metrics.json")
-                    if data is None or data.get("skipped"):
+                    if data is None or data.get("skipped") or data.get("no_subnetwork"):
                         continue
                     rows.append({"task": task, "seed": seed, "method": method, "subnetwork": sub,
                                  "stage": "retrained", "metric": rep, "score": data["metrics"][rep],
@@ -125,7 +127,7 @@ def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFr
             if include_super:
                 for sub in SUBNETWORKS:
                     data = _read(folder / f"retrain_super_{sub}" / "metrics.json")
-                    if data is not None and not data.get("skipped"):
+                    if data is not None and not data.get("skipped") and not data.get("no_subnetwork"):
                         rows.append({"task": task, "seed": seed, "method": "super", "subnetwork": sub,
                                      "stage": "retrained", "metric": rep, "score": data["metrics"][rep],
                                      "weights_kept_share": None, "heads_kept": None, "mlps_kept": None})
@@ -222,7 +224,7 @@ def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
     """m-pruning's surviving weight share per layer and module, one row per (task, seed, layer, module)."""
     rows = [{"task": task, "seed": seed, **rec}
             for task, seed, data in _each(_plan(plan), "prune_m/pruned.json")
-            for rec in data["subnetworks"][subnetwork]["by_layer"]]
+            for rec in data["subnetworks"].get(subnetwork, {}).get("by_layer", [])]  # none: no subnetwork
     return pd.DataFrame(rows)
 
 

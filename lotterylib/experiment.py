@@ -8,8 +8,15 @@ provenance under ``results/<plan>/<task>/seed_<seed>/``:
 | ``finetune`` | ``finetune/metrics.json`` (dev metrics, majority baseline, training curve), ``finetune/attention.npz`` (per-head attention statistics, fine-tuned and pre-trained), ``finetune/gallery.npz`` (a few raw maps), ``finetune/single_removal.json`` (seeds the plan names) |
 | ``prune`` (s) | ``prune_s/search.json`` (trace), ``prune_s/pruned.json`` (good/random/bad, pruned only), ``prune_s/masks/*`` |
 | ``prune`` (m) | ``prune_m/search.json``, ``prune_m/pruned.json`` (with per-layer weight shares); the weight masks themselves (MBs) go beside the checkpoint |
-| ``retrain`` | ``retrain_<method>_<subnetwork>/metrics.json`` |
+| ``retrain`` | ``retrain_<method>_<subnetwork>/metrics.json`` and ``predictions.npz`` |
 | ``super_masks`` | ``results/<plan>/<task>/super/masks/*`` (needs every seed's s-pruning) |
+| ``lottery`` | ``lottery/f<fraction>_<variant>/metrics.json``, ``predictions.npz``, ``mask.*`` (METHOD.md section 10) |
+| ``swap`` | ``swap/<variant>/metrics.json``, ``predictions.npz``, ``mask.*`` (METHOD.md section 10) |
+
+Every evaluation keeps its dev predictions (class ids, or scores for STS-B) beside its metrics, written
+before the metrics file, so a metrics file implies its predictions. A search that removed nothing (its
+first step already failed the 90 % rule) has no subnetwork: its re-fine-tuning stages record why
+(``no_subnetwork``) instead of training the full model again.
 
 The fine-tuned checkpoint lives in ``checkpoints/`` (not committed). A stage that needs it and
 finds none re-creates it by fine-tuning again with the run's seed and checks the dev metric
@@ -35,17 +42,22 @@ from .metrics import compute_metrics, majority_baseline, reported_metric, search
 from .models import load_model, load_tokenizer
 from .plans import Plan
 from .pruning import m_prune_search, s_prune_search
-from .results import checkpoint_dir, read_json, results_root, run_dir, write_json, write_npz
+from .results import checkpoint_dir, provenance, read_json, results_root, run_dir, write_json, write_npz
 from .shrink import remove_components
 from .structure import ModelStructure
+from .seeding import rng_for
 from .subnetworks import (
-    SUBNETWORKS, magnitude_order, structured_subnetwork, structured_weight_count, super_survivor_masks,
-    weight_mask_keeping, weight_subnetwork,
+    SUBNETWORKS, heads_removed_mask, magnitude_order, random_weight_mask, structured_subnetwork,
+    structured_weight_count, super_survivor_masks, swap_subnetwork, weight_mask_keeping, weight_subnetwork,
+    SWAP_VARIANTS,
 )
-from .train import default_device, evaluate, fine_tune
+from .train import default_device, evaluate, evaluate_with_predictions, fine_tune
 
 METHODS = ("m", "s")
 RETRAIN_METHODS = ("m", "s", "super")
+# Which random streams a mask's draws came from (lotterylib.seeding): masks drawn otherwise are re-drawn.
+STREAMS = "seed+task+method+variant+draw (sha256)"
+LOTTERY_VARIANTS = SUBNETWORKS
 # Fixed sample seed: every seed of a task records attention on the same dev examples.
 SAMPLE_SEED = 0
 
@@ -158,6 +170,26 @@ def _log(run: Run, message: str) -> None:
         print(f"[{run.plan.name} {run.task} seed {run.seed}] {message}", flush=True)
 
 
+def _prediction_array(run: Run, predictions: np.ndarray) -> np.ndarray:
+    """Class ids as int16, regression scores as float32: a few KB per evaluation."""
+    return predictions.astype(np.float32 if run.spec.num_labels == 1 else np.int16)
+
+
+def _write_predictions(run: Run, path: Path, **predictions: np.ndarray) -> None:
+    write_npz(path, **{k: _prediction_array(run, v) for k, v in predictions.items()})
+
+
+def no_subnetwork_reason(search: dict) -> str | None:
+    """Why a search has no subnetwork: skipped (the full model did not learn), or it removed nothing."""
+    if search.get("skipped"):
+        return f"search skipped: {search['skipped']}"
+    if search.get("accepted_steps", 1) == 0:
+        return ("the search removed nothing: its first step already scored below the 90 % threshold "
+                f"({search['trace'][0]['metric']:.4f} < {search['threshold']:.4f}), so good, random and bad "
+                "would all be the full model; left out of every subnetwork comparison")
+    return None
+
+
 # --- fine-tuning ------------------------------------------------------------------------------
 
 def _train(run: Run) -> tuple[torch.nn.Module, list[dict]]:
@@ -195,8 +227,9 @@ def finetune(run: Run) -> dict:
     start = time.perf_counter()
     model, curve = _train(run)
     train_seconds = time.perf_counter() - start
-    metrics = evaluate(model, run.dev_batches, run.task)
+    metrics, predictions = evaluate_with_predictions(model, run.dev_batches, run.task)
     _save_checkpoint(run, model)
+    _write_predictions(run, run.dir / "finetune" / "predictions.npz", full=predictions)
     baseline = majority_baseline(run.task, run.train_split.labels, run.dev_split.labels)
     out = {
         "task": run.task, "seed": run.seed, "metrics": metrics, "majority_baseline": baseline,
@@ -282,14 +315,36 @@ def prune(run: Run, method: str) -> dict:
     return out
 
 
-def _evaluate_subnetworks(run: Run, model, masks_by_sub: dict, kind: str) -> dict:
+def _evaluate_subnetworks(run: Run, model, masks_by_sub: dict, kind: str, folder: Path) -> dict:
+    """Each subnetwork's dev metrics with the fine-tuned weights (predictions to ``folder/predictions.npz``)."""
     key = search_metric(run.task)
-    out = {}
+    out, predictions = {}, {}
     for sub, masks in masks_by_sub.items():
         kwargs = {"weight_mask": masks} if kind == "weights" else {"head_mask": masks[0], "mlp_mask": masks[1]}
-        metrics = evaluate(model, run.dev_batches, run.task, **kwargs)
+        metrics, predictions[sub] = evaluate_with_predictions(model, run.dev_batches, run.task, **kwargs)
         out[sub] = {"metrics": metrics, "metric": metrics[key]}
+    _write_predictions(run, folder / "predictions.npz", **predictions)
     return out
+
+
+def _no_subnetwork(run: Run, folder: Path, full: float, reason: str) -> dict:
+    write_json(folder / "pruned.json", {"full_metric": full, "no_subnetwork": reason, "subnetworks": {}},
+               run.config())
+    _log(run, reason)
+    return {"no_subnetwork": reason}
+
+
+def draw_structured(run: Run, head_mask, mlp_mask, structure: ModelStructure) -> dict:
+    """Good, random and bad s-pruning masks of one run from its good mask, saved with their provenance."""
+    opts = run.settings["search"]
+    masks = {sub: structured_subnetwork(sub, head_mask, mlp_mask, seed=run.seed, task=run.task, method="s",
+                                        bernoulli=opts["bernoulli_random"]) for sub in SUBNETWORKS}
+    for sub, (head, mlp) in masks.items():
+        save_mask(run.dir / "prune_s" / "masks" / sub, {"head_mask": head, "mlp_mask": mlp}, structure,
+                  "structured", model=run.plan.model, task=run.task, seed=run.seed, method="s", subnetwork=sub,
+                  plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), streams=STREAMS,
+                  bernoulli=bool(opts["bernoulli_random"]), provenance=provenance(run.config()))
+    return masks
 
 
 def _s_search(run: Run, model, full: float) -> dict:
@@ -305,16 +360,14 @@ def _s_search(run: Run, model, full: float) -> dict:
                                       f"{'ok' if r['passed'] else 'stop'}")) if run.progress else None,
     )
     folder = run.dir / "prune_s"
-    write_json(folder / "search.json", {**result.summary(), "trace": result.trace}, run.config())
+    summary = {**result.summary(), "trace": result.trace}
+    write_json(folder / "search.json", summary, run.config())
     if result.skipped:
         return {"skipped": result.skipped}
-    masks = {sub: structured_subnetwork(sub, result.head_mask, result.mlp_mask, seed=run.seed,
-                                        bernoulli=opts["bernoulli_random"]) for sub in SUBNETWORKS}
-    for sub, (head, mlp) in masks.items():
-        save_mask(folder / "masks" / sub, {"head_mask": head, "mlp_mask": mlp}, s, "structured",
-                  model=run.plan.model, task=run.task, seed=run.seed, method="s", subnetwork=sub,
-                  plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
-    pruned = _evaluate_subnetworks(run, model, masks, "structured")
+    if no_subnetwork_reason(summary):
+        return _no_subnetwork(run, folder, full, no_subnetwork_reason(summary))
+    masks = draw_structured(run, result.head_mask, result.mlp_mask, s)
+    pruned = _evaluate_subnetworks(run, model, masks, "structured", folder)
     for sub, (head, mlp) in masks.items():
         pruned[sub].update(heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
                            weights_kept_share=_kept_share_of_weights(s, head, mlp))
@@ -329,22 +382,40 @@ def m_mask_path(run: Run, sub: str) -> Path:
 def _save_m_masks(run: Run, masks: dict, structure: ModelStructure) -> None:
     for sub, mask in masks.items():
         save_mask(m_mask_path(run, sub), mask, structure, "weights", model=run.plan.model, task=run.task,
-                  seed=run.seed, method="m", subnetwork=sub, plan=run.plan.name)
+                  seed=run.seed, method="m", subnetwork=sub, plan=run.plan.name, streams=STREAMS,
+                  provenance=provenance(run.config()))
 
 
-def restore_m_masks(run: Run) -> None:
-    """Re-create the m-pruning masks (they live beside the checkpoint, not in git) from the committed
-    search: the good mask is the global magnitude cut at the last passing step's count, so no search
-    and no evaluation is needed, and no committed file is rewritten."""
+def _m_pruned_count(run: Run) -> int:
     search = read_json(run.dir / "prune_m" / "search.json")
     passed = [r for r in search["trace"] if r["passed"]]
-    n_pruned = passed[-1]["n_pruned"] if passed else 0
-    _log(run, f"m-pruning masks are not here: re-creating them ({n_pruned} weights pruned)")
+    return passed[-1]["n_pruned"] if passed else 0
+
+
+def restore_m_masks(run: Run, subs: tuple[str, ...] = SUBNETWORKS) -> None:
+    """Re-create m-pruning masks (they live beside the checkpoint, not in git) from the committed search.
+
+    The good mask is the global magnitude cut at the last passing step's count and bad its inverse, so
+    no search and no evaluation is needed, and no committed file is rewritten. The random mask needs
+    only that count and the tensors' shapes, so it is re-drawn from the pre-trained model without the
+    fine-tuned checkpoint.
+    """
+    n_pruned = _m_pruned_count(run)
+    _log(run, f"re-creating m-pruning masks {list(subs)} ({n_pruned} weights pruned)")
+    if set(subs) <= {"random"}:
+        model = run.new_model()
+        s = ModelStructure.of(model)
+        shapes = {k: tuple(v.shape) for k, v in prunable_tensors(model, s).items()}
+        n_kept = sum(int(np.prod(shape)) for shape in shapes.values()) - n_pruned
+        _save_m_masks(run, {"random": random_weight_mask(shapes, n_kept, rng_for(run.seed, run.task, "m", "random"))},
+                      s)
+        return
     model = run.finetuned_model()
     s = ModelStructure.of(model)
     weights = {k: v.detach().cpu().numpy() for k, v in prunable_tensors(model, s).items()}
     good = weight_mask_keeping(weights, magnitude_order(weights), n_pruned)
-    _save_m_masks(run, {sub: weight_subnetwork(sub, good, weights, seed=run.seed) for sub in SUBNETWORKS}, s)
+    _save_m_masks(run, {sub: weight_subnetwork(sub, good, weights, seed=run.seed, task=run.task)
+                        for sub in subs}, s)
 
 
 def _m_search(run: Run, model, full: float) -> dict:
@@ -358,12 +429,16 @@ def _m_search(run: Run, model, full: float) -> dict:
         if run.progress else None,
     )
     folder = run.dir / "prune_m"
-    write_json(folder / "search.json", {**result.summary(), "trace": result.trace}, run.config())
+    summary = {**result.summary(), "trace": result.trace}
+    write_json(folder / "search.json", summary, run.config())
     if result.skipped:
         return {"skipped": result.skipped}
-    masks = {sub: weight_subnetwork(sub, result.weight_mask, weights, seed=run.seed) for sub in SUBNETWORKS}
+    if no_subnetwork_reason(summary):
+        return _no_subnetwork(run, folder, full, no_subnetwork_reason(summary))
+    masks = {sub: weight_subnetwork(sub, result.weight_mask, weights, seed=run.seed, task=run.task)
+             for sub in SUBNETWORKS}
     _save_m_masks(run, masks, s)
-    pruned = _evaluate_subnetworks(run, model, masks, "weights")
+    pruned = _evaluate_subnetworks(run, model, masks, "weights", folder)
     for sub, mask in masks.items():
         shares = weight_share_by_layer(mask, s)
         kept, total = int(shares["kept"].sum()), int(shares["total"].sum())
@@ -385,37 +460,148 @@ def load_subnetwork(run: Run, method: str, sub: str) -> dict:
         raise ValueError(f"method must be one of {RETRAIN_METHODS} and subnetwork one of {SUBNETWORKS}; "
                          f"got {method!r}, {sub!r}")
     if method == "m":
-        if not m_mask_path(run, sub).with_suffix(".npz").exists():
-            restore_m_masks(run)
-        return {"weight_mask": load_mask(m_mask_path(run, sub)).arrays}
+        path = m_mask_path(run, sub)
+        if not path.with_suffix(".npz").exists() or \
+                read_json(path.with_suffix(".json")).get("streams") != STREAMS:
+            restore_m_masks(run, ("random",) if sub == "random" else SUBNETWORKS)
+        return {"weight_mask": load_mask(path).arrays}
     folder = run.dir / "prune_s" / "masks" if method == "s" else super_dir(run.plan.name, run.task) / "masks"
     arrays = load_mask(folder / sub, expect={"task": run.task}).arrays
     return {"head_mask": arrays["head_mask"], "mlp_mask": arrays["mlp_mask"]}
+
+
+def refinetune(run: Run, folder: Path, masks: dict, **record) -> dict:
+    """The one re-fine-tuning path of every stage: rewind to the pre-trained weights (classifier from the
+    run's seed), apply the masks (heads and MLPs cut out of the weights, weight masks as
+    parametrisations), fine-tune with the plan's settings and seed, evaluate on dev; writes
+    ``predictions.npz``, then ``metrics.json``."""
+    masks = dict(masks)
+    start = time.perf_counter()
+    model = run.new_model()
+    removed = None
+    if "head_mask" in masks:  # heads and MLPs: cut out of the weights, the same function at the subnetwork's size
+        removed = remove_components(model, masks.pop("head_mask"), masks.pop("mlp_mask"))
+    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress, **masks)
+    metrics, predictions = evaluate_with_predictions(model, run.dev_batches, run.task, **masks)
+    out = {**record, "metrics": metrics, "metric": metrics[search_metric(run.task)], "curve": curve,
+           "seconds": time.perf_counter() - start}
+    if removed is not None:
+        out["removed"] = removed
+    _write_predictions(run, folder / "predictions.npz", predictions=predictions)
+    write_json(folder / "metrics.json", out, run.config(**record))
+    _log(run, f"re-fine-tuned {record}: {metrics}")
+    return out
+
+
+def _record_no_subnetwork(run: Run, folder: Path, search: dict, **record) -> dict | None:
+    """Write why there is nothing to re-fine-tune (search skipped, or it removed nothing); None if there is."""
+    if search.get("skipped"):
+        out = {"skipped": search["skipped"], **record}
+    elif no_subnetwork_reason(search):
+        out = {"no_subnetwork": no_subnetwork_reason(search), **record}
+    else:
+        return None
+    write_json(folder / "metrics.json", out, run.config(**record))
+    return out
 
 
 def retrain(run: Run, method: str, sub: str) -> dict:
     """Rewind to the pre-trained weights, apply the subnetwork's mask, fine-tune, evaluate."""
     folder = run.dir / f"retrain_{method}_{sub}"
     search = read_json(run.dir / f"prune_{'s' if method == 'super' else method}" / "search.json")
+    if method == "super":
+        search = {k: v for k, v in search.items() if k != "accepted_steps"}  # super masks pool every seed
+    nothing = _record_no_subnetwork(run, folder, search, method=method, subnetwork=sub)
+    if nothing is not None:
+        return nothing
+    return refinetune(run, folder, load_subnetwork(run, method, sub), method=method, subnetwork=sub)
+
+
+# --- beyond the paper (METHOD.md section 10) ----------------------------------------------------
+
+def _check_beyond(run: Run) -> dict:
+    opts = run.settings["beyond_paper"]
+    if run.task not in opts["tasks"] or run.seed not in opts["seeds"]:
+        raise ValueError(f"{run.task} seed {run.seed} is not in plan {run.plan.name!r}'s beyond_paper runs "
+                         f"(tasks {opts['tasks']}, seeds {opts['seeds']}): add them to the plan's beyond_paper "
+                         "section")
+    return opts
+
+
+def fraction_label(fraction: float) -> str:
+    """The folder label of a head fraction: ``0.5`` -> ``f0.50``."""
+    return f"f{float(fraction):.2f}"
+
+
+def lottery_dir(run: Run, fraction: float, variant: str) -> Path:
+    return run.dir / "lottery" / f"{fraction_label(fraction)}_{variant}"
+
+
+def swap_dir(run: Run, variant: str) -> Path:
+    return run.dir / "swap" / variant
+
+
+def full_model_head_scores(run: Run) -> np.ndarray:
+    """Normalised head importance of the fine-tuned full model: the s-search's first step scored exactly
+    this (every head and MLP on, the plan's importance settings), so it is read from the committed trace."""
+    search = read_json(run.dir / "prune_s" / "search.json")
+    trace = search.get("trace") or []
+    if not trace or "head_scores" not in trace[0]:
+        raise RuntimeError(f"{run.dir / 'prune_s' / 'search.json'} has no first-step head scores: re-run the "
+                           "s-pruning stage of this run")
+    return np.asarray(trace[0]["head_scores"], dtype=np.float64)
+
+
+def lottery(run: Run, fraction: float, variant: str) -> dict:
+    """One point of the heads-only lottery curve: remove ``fraction`` of all heads (every MLP kept) by the
+    full model's importance (good: the least important; bad: the most important; random: uniformly, its own
+    stream), one shot, then re-fine-tune from the pre-trained weights."""
+    opts = _check_beyond(run)
+    if variant not in LOTTERY_VARIANTS:
+        raise ValueError(f"lottery variant must be one of {LOTTERY_VARIANTS}, got {variant!r}")
+    if not any(abs(float(fraction) - f) < 1e-9 for f in opts["head_fractions"]):
+        raise ValueError(f"head fraction {fraction} is not in the plan's beyond_paper.head_fractions "
+                         f"{opts['head_fractions']}")
+    folder = lottery_dir(run, fraction, variant)
+    record = {"experiment": "lottery", "fraction": float(fraction), "variant": variant}
+    search = read_json(run.dir / "prune_s" / "search.json")
     if search.get("skipped"):
-        out = {"skipped": search["skipped"], "method": method, "subnetwork": sub}
-        write_json(folder / "metrics.json", out, run.config(method=method, subnetwork=sub))
+        out = {"skipped": search["skipped"], **record}
+        write_json(folder / "metrics.json", out, run.config(**record))
         return out
-    masks = load_subnetwork(run, method, sub)
-    start = time.perf_counter()
-    model = run.new_model()
-    removed = None
-    if method != "m":  # heads and MLPs: cut out of the weights, the same function at the subnetwork's size
-        removed = remove_components(model, masks.pop("head_mask"), masks.pop("mlp_mask"))
-    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress, **masks)
-    metrics = evaluate(model, run.dev_batches, run.task, **masks)
-    out = {"method": method, "subnetwork": sub, "metrics": metrics, "metric": metrics[search_metric(run.task)],
-           "curve": curve, "seconds": time.perf_counter() - start}
-    if removed is not None:
-        out["removed"] = removed
-    write_json(folder / "metrics.json", out, run.config(method=method, subnetwork=sub))
-    _log(run, f"re-fine-tuned {method}/{sub}: {metrics}")
-    return out
+    scores = full_model_head_scores(run)
+    head = heads_removed_mask(variant, scores, float(fraction), seed=run.seed, task=run.task)
+    mlp = np.ones(scores.shape[0], dtype=np.float32)
+    structure = ModelStructure.from_description(read_json(run.dir / "finetune" / "metrics.json")["structure"])
+    save_mask(folder / "mask", {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
+              model=run.plan.model, task=run.task, seed=run.seed, method="lottery", subnetwork=variant,
+              fraction=float(fraction), plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
+              streams=STREAMS, provenance=provenance(run.config(**record)))
+    return refinetune(run, folder, {"head_mask": head, "mlp_mask": mlp}, **record,
+                      heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
+
+
+def swap(run: Run, variant: str) -> dict:
+    """The component swap: good heads with a random MLP set of the good size, or random heads (the good
+    count) with the good MLP set; re-fine-tuned like every subnetwork."""
+    _check_beyond(run)
+    if variant not in SWAP_VARIANTS:
+        raise ValueError(f"swap variant must be one of {SWAP_VARIANTS}, got {variant!r}")
+    folder = swap_dir(run, variant)
+    record = {"experiment": "swap", "variant": variant}
+    nothing = _record_no_subnetwork(run, folder, read_json(run.dir / "prune_s" / "search.json"), **record)
+    if nothing is not None:
+        return nothing
+    good = load_mask(run.dir / "prune_s" / "masks" / "good", expect={"task": run.task, "seed": run.seed})
+    head, mlp = swap_subnetwork(variant, good.arrays["head_mask"], good.arrays["mlp_mask"], seed=run.seed,
+                                task=run.task)
+    structure = ModelStructure.from_description(good.meta["structure"])
+    save_mask(folder / "mask", {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
+              model=run.plan.model, task=run.task, seed=run.seed, method="swap", subnetwork=variant,
+              plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), streams=STREAMS,
+              provenance=provenance(run.config(**record)))
+    return refinetune(run, folder, {"head_mask": head, "mlp_mask": mlp}, **record,
+                      heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
 
 
 def super_masks(plan: Plan | str, task: str) -> dict:
@@ -425,8 +611,8 @@ def super_masks(plan: Plan | str, task: str) -> dict:
     heads, mlps, seeds, good = [], [], [], None
     for seed in plan.seeds:
         folder = run_dir(plan.name, task, seed) / "prune_s"
-        if read_json(folder / "search.json").get("skipped"):
-            continue  # no subnetwork: the full model did not learn (recorded in search.json)
+        if no_subnetwork_reason(read_json(folder / "search.json")):
+            continue  # no subnetwork: the search was skipped or removed nothing (recorded in search.json)
         good = load_mask(folder / "masks" / "good", expect={"task": task})
         heads.append(good.arrays["head_mask"])
         mlps.append(good.arrays["mlp_mask"])
@@ -435,11 +621,136 @@ def super_masks(plan: Plan | str, task: str) -> dict:
         raise RuntimeError(f"no seed of {task} in plan {plan.name!r} has an s-pruning subnetwork (every search "
                            "was skipped, see prune_s/search.json): there are no super-survivors to find")
     heads, mlps = np.stack(heads), np.stack(mlps)  # (S, L, H), (S, L)
-    variants = super_survivor_masks(heads, mlps, seed=min(plan.seeds))
+    resize = plan.settings(task)["search"]["super_resize"]
+    variants = super_survivor_masks(heads, mlps, seed=min(plan.seeds), task=task, resize=resize)
     structure = ModelStructure.from_description(good.meta["structure"])
     folder = super_dir(plan.name, task) / "masks"
+    config = {"plan": plan.name, "model": plan.model, "task": task, "seeds": seeds, "resize": resize}
     for sub, (head, mlp) in variants.items():
         save_mask(folder / sub, {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
                   model=plan.model, task=task, seeds=seeds, method="super", subnetwork=sub,
-                  plan=plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
+                  plan=plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), resize=resize,
+                  streams=STREAMS, provenance=provenance(config))
     return {sub: {"heads_kept": int(h.sum()), "mlps_kept": int(m.sum())} for sub, (h, m) in variants.items()}
+
+
+# --- re-drawing committed subnetworks under today's streams -----------------------------------
+
+def _stale(sidecar: Path) -> bool:
+    return not sidecar.exists() or read_json(sidecar).get("streams") != STREAMS
+
+
+def _remove(folder: Path) -> bool:
+    import shutil
+
+    if folder.exists():
+        shutil.rmtree(folder)
+        return True
+    return False
+
+
+def _not_evaluated(entry: dict, why: str) -> dict:
+    return {**{k: v for k, v in entry.items() if k not in ("metrics", "metric")}, "metrics": None, "metric": None,
+            "not_evaluated": why}
+
+
+NO_CHECKPOINT = ("the fine-tuned checkpoint of this run is not here (checkpoints are not committed, and a run made "
+                 "on another device cannot be re-created bit for bit): the pruned-only score of this re-drawn "
+                 "mask was not computed; its re-fine-tuned score is in retrain_*")
+
+
+def redraw(run: Run) -> list[str]:
+    """Bring one committed run's random and bad subnetworks to today's streams (METHOD.md section 7).
+
+    Re-draws the s-pruning random and bad masks from the committed good mask, rewrites ``pruned.json``
+    (sizes from the new masks; the pruned-only score evaluated when the fine-tuned checkpoint is here, else
+    marked not evaluated), and removes the re-fine-tunes those masks made so the workflow redoes them. A
+    search that removed nothing gets ``no_subnetwork`` records instead. Idempotent: masks already drawn from
+    today's streams are left alone. Returns what it changed.
+    """
+    changed: list[str] = []
+    for method in METHODS:
+        folder = run.dir / f"prune_{method}"
+        search = read_json(folder / "search.json")
+        if search.get("skipped"):
+            continue
+        reason = no_subnetwork_reason(search)
+        pruned_file = folder / "pruned.json"
+        pruned = read_json(pruned_file) if pruned_file.exists() else {}
+        if reason:
+            if "no_subnetwork" not in pruned:
+                write_json(pruned_file, {"full_metric": search["full_metric"], "no_subnetwork": reason,
+                                         "subnetworks": {}}, run.config())
+                _remove(folder / "masks")
+                changed.append(f"{method}: no subnetwork")
+            for sub in SUBNETWORKS:
+                metrics = run.dir / f"retrain_{method}_{sub}" / "metrics.json"
+                if not metrics.exists() or "no_subnetwork" not in read_json(metrics):
+                    _remove(metrics.parent)
+                    _record_no_subnetwork(run, metrics.parent, search, method=method, subnetwork=sub)
+                    changed.append(f"retrain_{method}_{sub}: no subnetwork")
+            continue
+        if method == "s":
+            if not _stale(folder / "masks" / "random.json") and not _stale(folder / "masks" / "bad.json"):
+                continue
+            good = load_mask(folder / "masks" / "good", expect={"task": run.task, "seed": run.seed})
+            structure = ModelStructure.from_description(good.meta["structure"])
+            masks = draw_structured(run, good.arrays["head_mask"], good.arrays["mlp_mask"], structure)
+            redrawn = ("random", "bad")
+            for sub in redrawn:
+                head, mlp = masks[sub]
+                entry = pruned["subnetworks"][sub]
+                entry.update(heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
+                             weights_kept_share=_kept_share_of_weights(structure, head, mlp))
+        else:
+            entry = pruned["subnetworks"].get("random", {})
+            if entry.get("streams") == STREAMS:
+                continue
+            redrawn = ("random",)
+            restore_m_masks(run, ("random",))
+            mask = load_mask(m_mask_path(run, "random")).arrays
+            structure = ModelStructure.from_description(read_json(run.dir / "finetune" / "metrics.json")["structure"])
+            shares = weight_share_by_layer(mask, structure)
+            kept, total = int(shares["kept"].sum()), int(shares["total"].sum())
+            entry.update(weights_kept=kept, weights_total=total, weights_kept_share=kept / total,
+                         by_layer=shares.to_dict(orient="records"))
+        if run.checkpoint.exists():
+            model = run.finetuned_model()
+            kind = "structured" if method == "s" else "weights"
+            subs = {sub: (masks[sub] if method == "s" else load_mask(m_mask_path(run, sub)).arrays) for sub in redrawn}
+            fresh = _evaluate_subnetworks(run, model, subs, kind, folder / "redrawn")
+            for sub in redrawn:
+                pruned["subnetworks"][sub].update(fresh[sub])
+        else:
+            for sub in redrawn:
+                pruned["subnetworks"][sub] = _not_evaluated(pruned["subnetworks"][sub], NO_CHECKPOINT)
+        for sub in redrawn:
+            pruned["subnetworks"][sub]["streams"] = STREAMS
+        pruned.pop("provenance", None)
+        write_json(pruned_file, pruned, run.config())
+        _remove(folder / "predictions.npz")  # (pruned-only predictions of masks that are gone)
+        for sub in redrawn:
+            if _remove(run.dir / f"retrain_{method}_{sub}"):
+                changed.append(f"retrain_{method}_{sub}: removed, to be re-fine-tuned")
+        changed.append(f"{method}: re-drew {list(redrawn)}")
+    return changed
+
+
+def redraw_super(plan: Plan | str, task: str) -> list[str]:
+    """Re-draw a task's super-survivor masks under today's streams and sizing; remove every seed's re-fine-tune of
+    a variant whose mask changed (the workflow redoes them). Idempotent."""
+    plan = plan if isinstance(plan, Plan) else Plan.load(plan)
+    folder = super_dir(plan.name, task) / "masks"
+    if not any(_stale(folder / f"{sub}.json") for sub in SUBNETWORKS):
+        return []
+    old = {sub: load_mask(folder / sub).arrays if (folder / f"{sub}.npz").exists() else None for sub in SUBNETWORKS}
+    super_masks(plan, task)
+    changed = []
+    for sub in SUBNETWORKS:
+        new = load_mask(folder / sub).arrays
+        same = old[sub] is not None and all(np.array_equal(old[sub][k], new[k]) for k in new)
+        if not same:
+            for seed in plan.seeds:
+                _remove(run_dir(plan.name, task, seed) / f"retrain_super_{sub}")
+            changed.append(f"super {sub}: re-drawn, re-fine-tunes removed")
+    return changed

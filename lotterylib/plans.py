@@ -22,7 +22,7 @@ from .train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 PLANS_DIR = REPO / "plans"
-SECTIONS = ("data", "train", "importance", "search", "records")
+SECTIONS = ("data", "train", "importance", "search", "records", "beyond_paper")
 DEFAULTS = {
     "model_options": {},
     # The pre-trained weights as the checkpoint has them ("float32"), or rounded to float16 first ("float16":
@@ -30,10 +30,13 @@ DEFAULTS = {
     "model_weights": "float32",
     "data": {"max_train": None, "max_dev": None},
     "importance": {"abs_per": "example", "batch_size": 32},
+    # super_resize: "matched" (random and bad of exactly the good size; METHOD.md section 7) or "authors"
     "search": {"fraction": 0.9, "head_step": 0.1, "halve_phase2": False, "m_max_steps": None,
-               "bernoulli_random": False},
+               "bernoulli_random": False, "super_resize": "matched"},
     "records": {"attention_examples": 64, "attention_gallery": 2, "single_removal_seeds": [],
                 "single_removal_dev": 256},
+    # METHOD.md section 10: heads-only lottery curves and the component swap, on these tasks and seeds
+    "beyond_paper": {"tasks": [], "seeds": [], "head_fractions": [0.25, 0.5, 0.75]},
 }
 
 
@@ -80,6 +83,18 @@ class Plan:
                              f"{list(WEIGHT_VARIANTS)}")
         for task in raw.get("task_overrides") or {}:
             get_task(task)
+        beyond = raw["beyond_paper"]
+        beyond["tasks"] = [get_task(t).name for t in beyond.get("tasks") or []]
+        stray = [t for t in beyond["tasks"] if t not in tasks] + \
+            [s for s in beyond.get("seeds") or [] if int(s) not in [int(x) for x in raw["seeds"]]]
+        if stray:
+            raise ValueError(f"plan {path}: beyond_paper names {stray}, which the plan's tasks/seeds lack")
+        if not all(0 < float(f) < 1 for f in beyond.get("head_fractions") or []):
+            raise ValueError(f"plan {path}: beyond_paper.head_fractions must lie strictly between 0 and 1, got "
+                             f"{beyond.get('head_fractions')}")
+        if raw["search"].get("super_resize") not in ("matched", "authors"):
+            raise ValueError(f"plan {path}: search.super_resize is {raw['search'].get('super_resize')!r}; use "
+                             "'matched' (default) or 'authors'")
         return cls(raw["name"], raw.get("description", ""), raw["model"], tasks,
                    tuple(int(s) for s in raw["seeds"]), raw)
 

@@ -6,7 +6,9 @@ draw: good/random/bad is a choice of scorer, not three code paths. The s-pruning
 exception the paper defines: every component the good mask pruned, topped up or subsampled at
 random to the good size.
 
-All randomness comes from ``numpy.random.default_rng(seed)``: the same inputs give the same masks.
+Every random draw has its own stream (:mod:`lotterylib.seeding`), keyed by the run's seed, the task,
+the method, the variant and a draw index (0: heads or weights, 1: MLPs): the same inputs give the
+same masks, and no two tasks, methods or variants share noise.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from typing import Mapping
 
 import numpy as np
 
+from .seeding import rng_for
+
 SUBNETWORKS = ("good", "random", "bad")
+# How super-survivor random and bad variants are sized (METHOD.md section 7).
+SUPER_RESIZE = ("matched", "authors")
 
 
 def keep_top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -67,44 +73,58 @@ def bad_like(good: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def structured_subnetwork(
-    kind: str, head_mask: np.ndarray, mlp_mask: np.ndarray, seed: int, bernoulli: bool = False
+    kind: str, head_mask: np.ndarray, mlp_mask: np.ndarray, seed: int, task: str, method: str = "s",
+    bernoulli: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(head_mask, mlp_mask)`` of the good, random or bad s-pruning subnetwork.
+    """``(head_mask, mlp_mask)`` of the good, random or bad s-pruning subnetwork of one run.
 
-    Heads and MLPs are drawn separately, each of exactly the good count.
+    Heads and MLPs are drawn separately, each of exactly the good count, each from its own stream
+    keyed by ``(seed, task, method, kind, 0 for heads / 1 for MLPs)``.
     """
     if kind not in SUBNETWORKS:
         raise ValueError(f"subnetwork must be one of {SUBNETWORKS}, got {kind!r}")
     head_mask = np.asarray(head_mask, dtype=np.float32)
     mlp_mask = np.asarray(mlp_mask, dtype=np.float32)
     if kind == "good":
-        return head_mask.copy(), mlp_mask.copy()
-    rng = np.random.default_rng(seed)
+        return _check_binary(head_mask, "good head mask").astype(np.float32), \
+            _check_binary(mlp_mask, "good MLP mask").astype(np.float32)
+    heads_rng, mlps_rng = (rng_for(seed, task, method, kind, draw) for draw in (0, 1))
     if kind == "random":
-        return random_like(head_mask, rng, bernoulli), random_like(mlp_mask, rng, bernoulli)
-    return bad_like(head_mask, rng), bad_like(mlp_mask, rng)
+        return random_like(head_mask, heads_rng, bernoulli), random_like(mlp_mask, mlps_rng, bernoulli)
+    return bad_like(head_mask, heads_rng), bad_like(mlp_mask, mlps_rng)
 
 
-def super_survivor_masks(head_masks: np.ndarray, mlp_masks: np.ndarray, seed: int) -> dict[str, tuple]:
-    """The authors' super-survivor variants from masks stacked over seeds, (S, L, H) and (S, L).
+def super_survivor_masks(
+    head_masks: np.ndarray, mlp_masks: np.ndarray, seed: int, task: str, resize: str = "matched",
+) -> dict[str, tuple]:
+    """Super-survivor variants from good masks stacked over seeds, (S, L, H) and (S, L).
 
-    ``good``: kept in every seed. ``bad`` ("bizzaro"): pruned in every seed, resized at random
-    to the good size. ``random`` ("midling"): neither always kept nor always pruned, resized at
-    random to the good size. Resizing draws without replacement; if a pool is smaller than the good
-    size, the whole pool is kept (recorded by the returned sizes).
+    ``good``: kept in every seed. With ``resize="matched"`` (default, METHOD.md section 7) random and
+    bad keep exactly the good number of heads and of MLPs: random draws that many uniformly; bad
+    draws them from the components pruned in every seed, topped up at random from the rest when
+    that pool is smaller. ``resize="authors"`` is the authors' resizing: bad ("bizzaro") samples the
+    pool pruned in every seed and random ("midling") the pool neither always kept nor always pruned,
+    each at most the good size and never topped up, so both can be smaller than good.
+    Each draw has its own stream, keyed by ``(seed, task, "super", variant, part)``.
     """
-    rng = np.random.default_rng(seed)
-    out: dict[str, tuple] = {}
-    for name, pool_of in (("good", lambda m: m.all(0)), ("random", lambda m: m.any(0) & ~m.all(0)),
-                          ("bad", lambda m: ~m.any(0))):
+    if resize not in SUPER_RESIZE:
+        raise ValueError(f"super-survivor resize must be one of {SUPER_RESIZE}, got {resize!r}")
+    stacks = [_check_binary(head_masks, "stacked head masks"), _check_binary(mlp_masks, "stacked MLP masks")]
+    out: dict[str, tuple] = {"good": tuple(stack.all(0).astype(np.float32) for stack in stacks)}
+    for name in ("random", "bad"):
         parts = []
-        for stack in (np.asarray(head_masks).astype(bool), np.asarray(mlp_masks).astype(bool)):
+        for draw, stack in enumerate(stacks):
             size = int(stack.all(0).sum())
-            pool = pool_of(stack)
-            if name == "good":
-                parts.append(pool.astype(np.float32))
+            noise = rng_for(seed, task, "super", name, draw).random(stack.shape[1:])
+            if resize == "matched":
+                if name == "random":
+                    scores = noise
+                else:  # pruned in every seed first, then the rest, each in random order
+                    scores = np.where(~stack.any(0), 1.0 + noise, noise)
+                parts.append(keep_top_k(scores, size).astype(np.float32))
             else:
-                scores = np.where(pool, rng.random(pool.shape) + 1.0, 0.0)
+                pool = ~stack.any(0) if name == "bad" else stack.any(0) & ~stack.all(0)
+                scores = np.where(pool, 1.0 + noise, 0.0)
                 parts.append(keep_top_k(scores, min(size, int(pool.sum()))).astype(np.float32))
         out[name] = tuple(parts)
     return out
@@ -157,24 +177,76 @@ def weight_mask_keeping(weights: Mapping[str, np.ndarray], order: np.ndarray, n_
     return _unflatten(keep, layout)
 
 
+def random_weight_mask(shapes: Mapping[str, tuple], n_kept: int, rng: np.random.Generator) -> dict:
+    """Weight masks keeping ``n_kept`` weights uniformly at random over all tensors (global, flat)."""
+    layout = [(name, tuple(shape)) for name, shape in shapes.items()]
+    total = sum(int(np.prod(shape)) for _, shape in layout)
+    return _unflatten(keep_top_k(rng.random(total), int(n_kept)), layout)
+
+
 def weight_subnetwork(
-    kind: str, good: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray], seed: int
+    kind: str, good: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray], seed: int, task: str,
+    method: str = "m",
 ) -> dict[str, np.ndarray]:
     """Good, random or bad m-pruning masks with exactly the good number of kept weights.
 
-    random: uniform over all prunable weights; bad: keeps the smallest-magnitude weights
-    (the authors' inverted L1).
+    random: uniform over all prunable weights, from the stream ``(seed, task, method, "random", 0)``
+    (it needs only the good mask's size: :func:`random_weight_mask`); bad: keeps the
+    smallest-magnitude weights (the authors' inverted L1), no randomness.
     """
     if kind not in SUBNETWORKS:
         raise ValueError(f"subnetwork must be one of {SUBNETWORKS}, got {kind!r}")
     if set(good) != set(weights):
         raise ValueError("good mask and weights name different tensors: use the same model's prunable set")
     if kind == "good":
-        return {k: np.asarray(v, dtype=bool).copy() for k, v in good.items()}
-    flat_good, layout = _flatten({k: np.asarray(good[k], dtype=bool) for k in weights})
+        return {k: _check_binary(v, f"good weight mask {k}").copy() for k, v in good.items()}
+    flat_good, layout = _flatten({k: _check_binary(good[k], f"good weight mask {k}") for k in weights})
     k = int(flat_good.sum())
     if kind == "random":
-        scores = np.random.default_rng(seed).random(flat_good.size)
-    else:
-        scores = -np.abs(_flatten({k2: weights[k2] for k2 in weights})[0])
+        return random_weight_mask(dict(layout), k, rng_for(seed, task, method, "random", 0))
+    scores = -np.abs(_flatten({k2: weights[k2] for k2 in weights})[0])
     return _unflatten(keep_top_k(scores, k), layout)
+
+
+# --- beyond the paper (METHOD.md section 10) ----------------------------------------------------
+
+LOTTERY_EXPERIMENT = "lottery"
+SWAP_VARIANTS = ("good_heads_random_mlps", "random_heads_good_mlps")
+
+
+def heads_removed_mask(kind: str, head_scores: np.ndarray, fraction: float, seed: int, task: str) -> np.ndarray:
+    """Head mask removing ``round(fraction x all heads)`` heads in one shot, by the full model's importance.
+
+    good: the least important go; bad: the most important go; random: uniformly, from the stream
+    ``(seed, task, "lottery", "random", 0)``. Ties in the scores break by the lower index.
+    """
+    if kind not in SUBNETWORKS:
+        raise ValueError(f"lottery variant must be one of {SUBNETWORKS}, got {kind!r}")
+    scores = np.asarray(head_scores, dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise ValueError("head importance scores hold NaN or inf: recompute them")
+    if not 0 < fraction < 1:
+        raise ValueError(f"head fraction must lie strictly between 0 and 1, got {fraction}")
+    n_keep = scores.size - int(round(fraction * scores.size))
+    if kind == "good":
+        keep = keep_top_k(scores, n_keep)
+    elif kind == "bad":
+        keep = keep_top_k(-scores, n_keep)
+    else:
+        keep = keep_top_k(rng_for(seed, task, LOTTERY_EXPERIMENT, "random", 0).random(scores.shape), n_keep)
+    return keep.astype(np.float32)
+
+
+def swap_subnetwork(
+    kind: str, head_mask: np.ndarray, mlp_mask: np.ndarray, seed: int, task: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The component swap of a good s-mask: ``good_heads_random_mlps`` keeps the good heads and a random MLP
+    set of the good MLP count; ``random_heads_good_mlps`` keeps random heads (the good head count) and the
+    good MLPs. The random part has its own stream ``(seed, task, "swap", kind, 0 heads / 1 MLPs)``."""
+    if kind not in SWAP_VARIANTS:
+        raise ValueError(f"swap variant must be one of {SWAP_VARIANTS}, got {kind!r}")
+    head = _check_binary(head_mask, "good head mask").astype(np.float32)
+    mlp = _check_binary(mlp_mask, "good MLP mask").astype(np.float32)
+    if kind == "good_heads_random_mlps":
+        return head, random_like(mlp, rng_for(seed, task, "swap", kind, 1))
+    return random_like(head, rng_for(seed, task, "swap", kind, 0)), mlp

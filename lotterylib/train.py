@@ -247,7 +247,20 @@ def evaluate(
     progress: bool = False,
 ) -> dict[str, float]:
     """The task's metrics (see :func:`lotterylib.metrics.compute_metrics`) on ``batches``."""
+    return evaluate_with_predictions(model, batches, task, head_mask, mlp_mask, weight_mask, progress)[0]
+
+
+def evaluate_with_predictions(
+    model: nn.Module,
+    batches: list[dict],
+    task: str,
+    head_mask=None,
+    mlp_mask=None,
+    weight_mask: Mapping | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, float], np.ndarray]:
+    """``(metrics, predictions)``: the task's metrics and the dev predictions they came from (example order)."""
     from .metrics import compute_metrics
 
     predictions = predict(model, batches, head_mask, mlp_mask, weight_mask, progress)
-    return compute_metrics(task, predictions, labels_of(batches))
+    return compute_metrics(task, predictions, labels_of(batches)), predictions

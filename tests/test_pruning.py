@@ -124,28 +124,28 @@ def good_masks(seed=0):
 def test_random_and_bad_structured_have_exactly_the_good_size(kind):
     for seed in range(5):
         head, mlp = good_masks(seed)
-        h, m = structured_subnetwork(kind, head, mlp, seed=seed)
+        h, m = structured_subnetwork(kind, head, mlp, seed=seed, task="MRPC")
         assert h.sum() == head.sum() and m.sum() == mlp.sum()
-        h2, m2 = structured_subnetwork(kind, head, mlp, seed=seed)
+        h2, m2 = structured_subnetwork(kind, head, mlp, seed=seed, task="MRPC")
         assert np.array_equal(h, h2) and np.array_equal(m, m2)  # same seed, same mask
-    h3, _ = structured_subnetwork(kind, head, mlp, seed=99)
+    h3, _ = structured_subnetwork(kind, head, mlp, seed=99, task="MRPC")
     assert not np.array_equal(h, h3)
 
 
 def test_bad_keeps_every_pruned_component_when_they_fit():
     head = np.ones((2, 4), dtype=np.float32)
     head[0, :3] = 0  # 3 pruned, 5 kept: bad = the 3 pruned + 2 random survivors
-    bad, _ = structured_subnetwork("bad", head, np.ones(2), seed=0)
+    bad, _ = structured_subnetwork("bad", head, np.ones(2), seed=0, task="MRPC")
     assert bad.sum() == 5 and (bad[0, :3] == 1).all()
     head = np.zeros((2, 4), dtype=np.float32)
     head[0, 0] = 1  # 7 pruned, 1 kept: bad = one of the pruned
-    bad, _ = structured_subnetwork("bad", head, np.ones(2), seed=0)
+    bad, _ = structured_subnetwork("bad", head, np.ones(2), seed=0, task="MRPC")
     assert bad.sum() == 1 and bad[0, 0] == 0
 
 
 def test_bernoulli_random_matches_only_on_average():
     head, mlp = good_masks()
-    sizes = [structured_subnetwork("random", head, mlp, seed=s, bernoulli=True)[0].sum() for s in range(200)]
+    sizes = [structured_subnetwork("random", head, mlp, seed=s, task="MRPC", bernoulli=True)[0].sum() for s in range(200)]
     assert len(set(sizes)) > 1
     assert np.mean(sizes) == pytest.approx(head.sum(), rel=0.05)
 
@@ -155,9 +155,9 @@ def test_weight_subnetworks_have_exactly_the_good_size(kind):
     weights = weights_of(tiny_bert())
     good = m_prune_search(weights, lambda m: 1.0, 1.0, max_steps=5).weight_mask
     n_good = sum(int(m.sum()) for m in good.values())
-    sub = weight_subnetwork(kind, good, weights, seed=3)
+    sub = weight_subnetwork(kind, good, weights, seed=3, task="MRPC")
     assert sum(int(m.sum()) for m in sub.values()) == n_good
-    again = weight_subnetwork(kind, good, weights, seed=3)
+    again = weight_subnetwork(kind, good, weights, seed=3, task="MRPC")
     assert all(np.array_equal(sub[k], again[k]) for k in sub)
     if kind == "bad":  # keeps the smallest magnitudes
         flat_w = np.abs(np.concatenate([w.ravel() for w in weights.values()]))
@@ -165,22 +165,35 @@ def test_weight_subnetworks_have_exactly_the_good_size(kind):
         assert flat_w[flat_m].max() <= flat_w[~flat_m].min()
 
 
-def test_super_survivors_and_their_variants():
+def test_super_survivors_matched_by_default():
     heads = np.array([[[1, 1, 0, 0]], [[1, 0, 1, 0]], [[1, 1, 1, 0]]], dtype=np.float32)  # (S=3, L=1, H=4)
     mlps = np.array([[1], [1], [1]], dtype=np.float32)
-    out = super_survivor_masks(heads, mlps, seed=0)
+    out = super_survivor_masks(heads, mlps, seed=0, task="MRPC")
     assert out["good"][0].tolist() == [[1, 0, 0, 0]] and out["good"][1].tolist() == [1]
-    assert out["bad"][0].tolist() == [[0, 0, 0, 1]]
-    assert out["random"][0].sum() == 1 and out["random"][0][0, 1:3].sum() == 1
+    assert out["bad"][0].tolist() == [[0, 0, 0, 1]]  # the one head pruned in every seed
+    for sub in ("random", "bad"):  # exactly the good size, heads and MLPs
+        assert out[sub][0].sum() == out["good"][0].sum() and out[sub][1].sum() == out["good"][1].sum()
+
+
+def test_super_bad_is_topped_up_to_the_good_size():
+    # 3 heads kept in every seed, only 1 pruned in every seed: bad = that one + 2 others, at random
+    heads = np.array([[[1, 1, 1, 0, 1, 0]], [[1, 1, 1, 0, 0, 1]]], dtype=np.float32)
+    out = super_survivor_masks(heads, np.ones((2, 1)), seed=0, task="CoLA")
+    assert out["good"][0].sum() == 3 and out["bad"][0].sum() == 3 and out["bad"][0][0, 3] == 1
+    authors = super_survivor_masks(heads, np.ones((2, 1)), seed=0, task="CoLA", resize="authors")
+    assert authors["bad"][0].tolist() == [[0, 0, 0, 1, 0, 0]]  # the authors' resizing: the pool only
+    assert authors["random"][0].sum() == 2 and authors["random"][0][0, 4:].sum() == 2
+    with pytest.raises(ValueError, match="resize"):
+        super_survivor_masks(heads, np.ones((2, 1)), seed=0, task="CoLA", resize="bizzaro")
 
 
 def test_keep_top_k_refuses_impossible_sizes():
     with pytest.raises(ValueError, match="cannot keep"):
         keep_top_k(np.ones(3), 4)
     with pytest.raises(ValueError, match="subnetwork must be"):
-        structured_subnetwork("best", *good_masks(), seed=0)
+        structured_subnetwork("best", *good_masks(), seed=0, task="MRPC")
     with pytest.raises(ValueError, match="only 0"):
-        structured_subnetwork("random", np.full((2, 2), 0.5), np.ones(2), seed=0)
+        structured_subnetwork("random", np.full((2, 2), 0.5), np.ones(2), seed=0, task="MRPC")
 
 
 # --- mask files -------------------------------------------------------------------------------

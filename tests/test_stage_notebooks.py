@@ -19,7 +19,7 @@ papermill = pytest.importorskip("papermill")
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-STAGES = ("finetune", "prune", "retrain", "super")
+STAGES = ("finetune", "prune", "retrain", "super", "lottery", "swap")
 TASK, SEED = "MRPC", 1337
 
 pytestmark = pytest.mark.slow
@@ -143,6 +143,42 @@ def test_retrain(roots, finetuned, method, subnetwork):
     out = read_json(run_dir(roots) / f"retrain_{method}_{subnetwork}" / "metrics.json")
     assert out["method"] == method and out["subnetwork"] == subnetwork
     assert "skipped" in out or ("metric" in out and out["curve"])
+
+
+def test_retrain_keeps_predictions_and_pruned_keeps_its_own(roots, finetuned):
+    if not (run_dir(roots) / "prune_s" / "search.json").exists():
+        execute(roots, "prune", "prune_s", seed=SEED, method="s")
+    execute(roots, "retrain", "retrain_s_random", seed=SEED, method="s", subnetwork="random")
+    folder = run_dir(roots) / "retrain_s_random"
+    if "skipped" in read_json(folder / "metrics.json"):
+        pytest.skip("the smoke full model did not learn")
+    with np.load(folder / "predictions.npz") as data:
+        assert data["predictions"].shape == (48,)  # every dev example of the smoke plan
+    with np.load(run_dir(roots) / "prune_s" / "predictions.npz") as data:
+        assert set(data.files) == {"good", "random", "bad"}
+    sidecar = json.loads((run_dir(roots) / "prune_s" / "masks" / "random.json").read_text())
+    assert sidecar["streams"].startswith("seed+task") and sidecar["provenance"]["git_commit"]
+    assert {"created", "device", "lotterylib_version"} <= set(sidecar["provenance"])
+
+
+@pytest.mark.parametrize("stage, params", [("lottery", {"fraction": 0.5, "variant": "bad"}),
+                                           ("swap", {"variant": "random_heads_good_mlps"})])
+def test_beyond_the_paper_stages(roots, finetuned, stage, params):
+    if not (run_dir(roots) / "prune_s" / "search.json").exists():
+        execute(roots, "prune", "prune_s", seed=SEED, method="s")
+    label = f"{stage}_{params['variant']}"
+    execute(roots, stage, label, seed=SEED, **params)
+    folder = run_dir(roots) / (f"lottery/f0.50_bad" if stage == "lottery" else f"swap/{params['variant']}")
+    out = read_json(folder / "metrics.json")
+    assert out["experiment"] == stage and out["variant"] == params["variant"]
+    if "metrics" in out:
+        n_heads = 2 * 4
+        assert (folder / "predictions.npz").is_file() and (folder / "mask.npz").is_file()
+        if stage == "lottery":
+            assert out["heads_kept"] == n_heads // 2 and out["mlps_kept"] == 2
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        execute(roots, stage, f"{label}_bad", seed=SEED, **{**params, "variant": "best"})
+    assert "variant must be one of" in info.value.evalue
 
 
 def test_bad_parameter_fails_with_a_clear_message(roots):
