@@ -1,0 +1,110 @@
+"""The one comparison rule of METHOD.md section 9, for every "X is on par with Y" and "X beats Y".
+
+Per task, the runs are paired by seed; the gap per seed is ``g = score(reference) - score(other)``; its mean
+and 95 % t-interval over the seeds (``n - 1`` degrees of freedom) are compared with the tolerance
+``tau = 0.1 x mean score(reference)``, the paper's own 90 % tolerance:
+
+- **on par**: the interval's upper end is at most ``tau`` (the other is at most 10 % below the reference);
+- **worse**: the interval's lower end exceeds ``tau`` (the other is more than 10 % below the reference);
+- **inconclusive at n seeds**: otherwise, or with fewer than two paired seeds.
+
+"X beats Y" is "Y is worse than X". The same function judges the paper's published runs and ours.
+This module imports no torch (numpy, scipy and pandas only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ON_PAR, WORSE, INCONCLUSIVE = "on par", "worse", "inconclusive"
+VERDICTS = (ON_PAR, WORSE, INCONCLUSIVE)
+TOLERANCE = 0.1  # tau = TOLERANCE x mean score of the reference
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One paired comparison: ``gap`` = mean of score(reference) - score(other) over ``n`` paired seeds."""
+
+    n: int
+    reference_mean: float
+    other_mean: float
+    gap: float
+    low: float
+    high: float
+    tau: float
+    verdict: str
+
+    @property
+    def label(self) -> str:
+        """The verdict as a reader sees it: "on par", "worse" or "inconclusive at 3 seeds"."""
+        return f"{INCONCLUSIVE} at {self.n} seeds" if self.verdict == INCONCLUSIVE else self.verdict
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "label": self.label}
+
+
+def compare(reference, other, tolerance: float = TOLERANCE, level: float = LEVEL) -> Comparison:
+    """Judge ``other`` against ``reference`` from scores paired by seed (equal-length sequences, or two
+    Series aligned on their index: only seeds present in both, with finite scores, count).
+
+    >>> compare([0.80, 0.82, 0.81], [0.79, 0.80, 0.80]).verdict
+    'on par'
+    >>> compare([0.80, 0.82, 0.81], [0.50, 0.52, 0.49]).verdict
+    'worse'
+    """
+    if isinstance(reference, pd.Series) and isinstance(other, pd.Series):
+        both = pd.concat([reference.rename("ref"), other.rename("other")], axis=1, join="inner")
+        ref, oth = both["ref"].to_numpy(float), both["other"].to_numpy(float)
+    else:
+        ref, oth = np.asarray(reference, dtype=float), np.asarray(other, dtype=float)
+        if ref.shape != oth.shape:
+            raise ValueError(f"paired comparison needs one score per seed on both sides, got {ref.shape} and "
+                             f"{oth.shape}: pair the runs by seed first")
+    keep = np.isfinite(ref) & np.isfinite(oth)
+    ref, oth = ref[keep], oth[keep]
+    n = int(ref.size)
+    if n == 0:
+        nan = float("nan")
+        return Comparison(0, nan, nan, nan, nan, nan, nan, INCONCLUSIVE)
+    gaps = ref - oth
+    gap = float(gaps.mean())
+    tau = tolerance * float(ref.mean())
+    if n < 2:
+        low = high = float("nan")
+    else:
+        half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(gaps.std(ddof=1)) / math.sqrt(n)
+        low, high = gap - half, gap + half
+    if n >= 2 and high <= tau:
+        verdict = ON_PAR
+    elif n >= 2 and low > tau:
+        verdict = WORSE
+    else:
+        verdict = INCONCLUSIVE
+    return Comparison(n, float(ref.mean()), float(oth.mean()), gap, low, high, tau, verdict)
+
+
+def compare_table(scores: pd.DataFrame, reference: str, other: str, by: str = "subnetwork",
+                  groups: tuple[str, ...] = ("task",), seed: str = "seed", value: str = "score") -> pd.DataFrame:
+    """:func:`compare` for every group of a tidy table (one row per group, seed and ``by`` value).
+
+    ``scores`` rows with ``by == reference`` and ``by == other`` are paired on ``seed`` within each group.
+    Returns one row per group with ``n``, the means, ``gap``, ``low``, ``high``, ``tau``, ``verdict`` and ``label``.
+    """
+    rows = []
+    for key, sub in scores.groupby(list(groups), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        ref = sub[sub[by] == reference].set_index(seed)[value]
+        oth = sub[sub[by] == other].set_index(seed)[value]
+        if ref.index.has_duplicates or oth.index.has_duplicates:
+            raise ValueError(f"{dict(zip(groups, key))}: more than one {reference!r} or {other!r} score per seed")
+        rows.append({**dict(zip(groups, key)), "reference": reference, "other": other,
+                     **compare(ref, oth).as_dict()})
+    columns = [*groups, "reference", "other", "n", "reference_mean", "other_mean", "gap", "low", "high", "tau",
+               "verdict", "label"]
+    return pd.DataFrame(rows, columns=columns)
