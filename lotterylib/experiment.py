@@ -641,10 +641,14 @@ def _stale(sidecar: Path) -> bool:
 
 
 def _remove(folder: Path) -> bool:
+    """Remove a folder or a file; True if there was one."""
     import shutil
 
-    if folder.exists():
+    if folder.is_dir():
         shutil.rmtree(folder)
+        return True
+    if folder.exists():
+        folder.unlink()
         return True
     return False
 

@@ -110,7 +110,10 @@ def test_grid_has_every_stage_once_and_runs_stages_in_order():
     jobs, needs = device_grid.grid(plan, list(plan.tasks), list(plan.seeds))
     assert len(jobs) == len(set(jobs))
     n_runs = len(plan.tasks) * len(plan.seeds)
-    assert len(jobs) == n_runs * (1 + 2 + 6 + 3) + len(plan.tasks)
+    beyond = plan.raw["beyond_paper"]
+    n_beyond = len(beyond["tasks"]) * len(beyond["seeds"]) * (3 * len(beyond["head_fractions"]) + 2)
+    assert len(jobs) == n_runs * (1 + 2 + 6 + 3) + len(plan.tasks) + n_beyond
+    assert sum(j.kind in ("lottery", "swap") for j in jobs) == n_beyond == 99
     order = sorted(jobs, key=lambda j: device_grid.priority(j, list(plan.seeds)))
     position = {job: i for i, job in enumerate(order)}
     for job, required in needs.items():
@@ -120,8 +123,14 @@ def test_grid_has_every_stage_once_and_runs_stages_in_order():
     ft = device_grid.Job("finetune", "MRPC", 42)
     assert [p.name for p in ft.outputs("demo")] == ["metrics.json", "attention.npz", "gallery.npz"]
     # a subset of seeds has no super-survivor stages (they need every seed)
-    jobs, _ = device_grid.grid(plan, ["MRPC"], [42])
+    jobs, _ = device_grid.grid(plan, ["MRPC"], [71])
     assert {j.kind for j in jobs} == {"finetune", "prune", "retrain"}
+    # the lottery and swap folders are the ones the stages write
+    from lotterylib.experiment import Run, lottery_dir, swap_dir
+    run = Run(plan, "MRPC", 42, progress=False)
+    assert device_grid.Job("lottery", "MRPC", 42, "0.50", "bad").folder("demo") == lottery_dir(run, 0.5, "bad")
+    assert device_grid.Job("swap", "MRPC", 42, None, "random_heads_good_mlps").folder("demo") == \
+        swap_dir(run, "random_heads_good_mlps")
 
 
 def _driver(tmp_path, glue_root, *args):

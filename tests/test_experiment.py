@@ -163,3 +163,66 @@ def test_bad_stage_arguments_are_refused(smoke_run):
         experiment.prune(smoke_run, "x")
     with pytest.raises(ValueError, match="subnetwork one of"):
         experiment.load_subnetwork(smoke_run, "s", "best")
+
+
+def test_m_random_mask_is_redrawn_from_the_size_alone(smoke_run):
+    """m-random needs no fine-tuned checkpoint: its count and the tensors' shapes suffice, and it is the same mask."""
+    from lotterylib.masks_io import load_mask
+
+    path = experiment.m_mask_path(smoke_run, "random")
+    original = load_mask(path).arrays
+    path.with_suffix(".npz").unlink()
+    ckpt = smoke_run.checkpoint.read_bytes() if smoke_run.checkpoint.exists() else None
+    if ckpt is not None:
+        smoke_run.checkpoint.unlink()
+    try:
+        experiment.load_subnetwork(smoke_run, "m", "random")
+        assert not smoke_run.checkpoint.exists()  # no fine-tune was needed
+        again = load_mask(path).arrays
+        assert all(np.array_equal(again[k], original[k]) for k in original)
+        assert load_mask(path).meta["streams"] == experiment.STREAMS
+    finally:
+        if ckpt is not None:
+            smoke_run.checkpoint.write_bytes(ckpt)
+
+
+def test_redraw_brings_old_masks_to_todays_streams_and_is_idempotent(smoke_run):
+    from lotterylib.masks_io import load_mask
+
+    masks = smoke_run.dir / "prune_s" / "masks"
+    today = {sub: load_mask(masks / sub).arrays for sub in ("random", "bad")}
+    # a mask from before the streams: no 'streams' in its sidecar, other values
+    sidecar = json.loads((masks / "random.json").read_text())
+    sidecar.pop("streams")
+    (masks / "random.json").write_text(json.dumps(sidecar))
+    (smoke_run.dir / "retrain_s_random").mkdir(exist_ok=True)
+    (smoke_run.dir / "retrain_s_random" / "metrics.json").write_text("{}")
+    changed = experiment.redraw(smoke_run)
+    assert any("s: re-drew" in c for c in changed)
+    assert not (smoke_run.dir / "retrain_s_random").exists()  # the old re-fine-tune is gone, to be redone
+    for sub, arrays in today.items():
+        again = load_mask(masks / sub).arrays
+        assert all(np.array_equal(again[k], arrays[k]) for k in arrays)
+    pruned = read_json(smoke_run.dir / "prune_s" / "pruned.json")
+    assert pruned["subnetworks"]["random"]["streams"] == experiment.STREAMS
+    assert experiment.redraw(smoke_run) == [] or all("m:" in c or "retrain_m" in c for c in experiment.redraw(smoke_run))
+    assert experiment.redraw(smoke_run) == []
+
+
+def test_a_search_that_removed_nothing_has_no_subnetwork(smoke_run):
+    search = {"skipped": None, "accepted_steps": 0, "threshold": 0.5, "trace": [{"metric": 0.4, "passed": False}]}
+    assert "removed nothing" in experiment.no_subnetwork_reason(search)
+    assert experiment.no_subnetwork_reason({**search, "accepted_steps": 2}) is None
+    path = smoke_run.dir / "prune_m" / "search.json"
+    original = path.read_text()
+    data = json.loads(original)
+    data.update(accepted_steps=0, trace=[{**data["trace"][0], "passed": False}])
+    path.write_text(json.dumps(data))
+    try:
+        out = experiment.retrain(smoke_run, "m", "good")
+        assert "no_subnetwork" in out and "metrics" not in out
+        assert "no_subnetwork" in read_json(smoke_run.dir / "retrain_m_good" / "metrics.json")
+        scores = collect.subnetwork_scores("smoke")
+        assert not ((scores["method"] == "m") & (scores["stage"] == "retrained")).any()
+    finally:
+        path.write_text(original)

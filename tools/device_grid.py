@@ -41,14 +41,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SUBNETWORKS = ("good", "random", "bad")
-STAGE_ORDER = {"finetune": 0, "prune": 1, "retrain_m": 2, "super_masks": 3, "retrain_s": 4, "retrain_super": 5}
+STAGE_ORDER = {"finetune": 0, "prune": 1, "retrain_m": 2, "super_masks": 3, "retrain_s": 4, "retrain_super": 5,
+               "lottery": 6, "swap": 6}
+SWAP_VARIANTS = ("good_heads_random_mlps", "random_heads_good_mlps")
 # Longest first within a stage (training-set sizes of the demo plan; unknown tasks go last).
 TASK_WEIGHT = {"SST-2": 0, "CoLA": 1, "QQP": 0, "MNLI": 0, "QNLI": 0, "STS-B": 2, "MRPC": 3, "RTE": 4, "WNLI": 5}
 
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # finetune | prune | retrain | super_masks
+    kind: str  # finetune | prune | retrain | super_masks | lottery | swap (lottery: method = the fraction)
     task: str
     seed: int | None = None
     method: str | None = None
@@ -71,6 +73,10 @@ class Job:
         if self.kind == "super_masks":
             return super_dir(plan, self.task) / "masks"
         run = run_dir(plan, self.task, self.seed)
+        if self.kind == "lottery":
+            return run / "lottery" / f"f{float(self.method):.2f}_{self.sub}"
+        if self.kind == "swap":
+            return run / "swap" / self.sub
         return run / {"finetune": "finetune", "prune": f"prune_{self.method}"}.get(
             self.kind, f"retrain_{self.method}_{self.sub}")
 
@@ -112,6 +118,15 @@ def grid(plan, tasks, seeds) -> tuple[list[Job], dict[Job, list[Job]]]:
                     rt = Job("retrain", task, seed, "super", sub)
                     jobs.append(rt)
                     needs[rt] = [sm, Job("prune", task, seed, "s")]
+        beyond = plan.raw["beyond_paper"]
+        for seed in seeds:  # METHOD.md section 10 (the Snakefile's beyond_results)
+            if task not in beyond["tasks"] or seed not in [int(s) for s in beyond["seeds"]]:
+                continue
+            extra = [Job("lottery", task, seed, f"{float(f):.2f}", sub) for f in beyond["head_fractions"]
+                     for sub in SUBNETWORKS] + [Job("swap", task, seed, None, v) for v in SWAP_VARIANTS]
+            for job in extra:
+                jobs.append(job)
+                needs[job] = [Job("prune", task, seed, "s")]
     return jobs, needs
 
 
@@ -161,6 +176,10 @@ def _work(job: Job) -> dict:
                 experiment.finetune(run)
             elif job.kind == "prune":
                 experiment.prune(run, job.method)
+            elif job.kind == "lottery":
+                experiment.lottery(run, float(job.method), job.sub)
+            elif job.kind == "swap":
+                experiment.swap(run, job.sub)
             else:
                 experiment.retrain(run, job.method, job.sub)
         return {"ok": True, "seconds": time.perf_counter() - start, "pid": os.getpid()}
