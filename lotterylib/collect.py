@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .experiment import METHODS, super_dir
+from .experiment import METHODS, no_subnetwork_reason, super_dir
 from .metrics import reported_metric, search_metric
 from .plans import Plan
 from .pruning import replay_s_trace
@@ -140,6 +140,80 @@ def summarize(df: pd.DataFrame, by: list[str], value: str = "score") -> pd.DataF
     return out
 
 
+def mean_std_text(values) -> str:
+    """'0.812 ± 0.010 (n=5)' for one cell's scores over seeds; 'no run yet' for none, no std for one seed.
+
+    >>> mean_std_text([0.8, 0.82]), mean_std_text([0.5]), mean_std_text([])
+    ('0.810 ± 0.014 (n=2)', '0.500 (n=1)', 'no run yet')
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "no run yet"
+    if len(v) == 1:
+        return f"{v[0]:.3f} (n=1)"
+    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f} (n={len(v)})"
+
+
+#: What an empty cell of :func:`cell_table` says, per stage.
+EMPTY_CELL = {"pruned": "not evaluated (yet)", "retrained": "no run yet"}
+
+
+def cell_table(scores: pd.DataFrame, index=("task", "method"), columns=("stage", "subnetwork"),
+               value: str = "score", empty: dict[str, str] | None = None) -> pd.DataFrame:
+    """Wide table of 'mean ± std (n=k)' per cell (:func:`mean_std_text`); an empty cell says why
+    (``empty``, keyed by the first column level; default :data:`EMPTY_CELL`, else 'no run yet'); the index as
+    ordinary columns (no index shown), the other columns named 'stage: subnetwork'. A pruned-only score is
+    missing where a re-drawn mask could not be evaluated (no fine-tuned checkpoint here), a re-fine-tune where
+    the grid has not run it yet."""
+    empty = EMPTY_CELL if empty is None else empty
+    index, columns = list(index), list(columns)
+    cells = scores.groupby(index + columns, sort=False)[value].agg(mean_std_text).rename("cell").reset_index()
+    wide = cells.pivot(index=index, columns=columns, values="cell")
+    order = [c for c in (("pruned", s) for s in SUBNETWORKS) if c in wide.columns] + \
+            [c for c in (("retrained", s) for s in SUBNETWORKS) if c in wide.columns]
+    order += [c for c in wide.columns if c not in order]
+    wide = wide.reindex(index=list(dict.fromkeys(map(tuple, scores[index].to_numpy()))), columns=order)
+    for col in wide.columns:
+        wide[col] = wide[col].fillna(empty.get(col[0] if isinstance(col, tuple) else col, "no run yet"))
+    wide.columns = [": ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in wide.columns]
+    return wide.reset_index()
+
+
+def bad_rows(scores: pd.DataFrame, full: pd.DataFrame) -> pd.DataFrame:
+    """Table 2, ours, long: one row per (model, task) with the mean over seeds (``score``) and the seeds (``n``)
+    of the re-fine-tuned bad subnetworks of both methods, the majority baseline and the full model."""
+    rows = []
+    bad = scores[(scores["subnetwork"] == "bad") & (scores["stage"] == "retrained")
+                 & scores["method"].isin(METHODS)] if len(scores) else scores
+    for method in METHODS:
+        for task, g in bad[bad["method"] == method].groupby("task", sort=False) if len(bad) else []:
+            rows.append({"model": f"bad subnetwork, {method}-pruning (ours)", "task": task,
+                         "score": g["score"].mean(), "n": len(g)})
+    for name, col in (("majority class (ours)", "majority"), ("full model (ours)", "score")):
+        for task, g in full.groupby("task", sort=False) if len(full) else []:
+            rows.append({"model": name, "task": task, "score": g[col].mean(), "n": len(g)})
+    return pd.DataFrame(rows, columns=["model", "task", "score", "n"])
+
+
+def bad_table(rows: pd.DataFrame, tasks) -> pd.DataFrame:
+    """:func:`bad_rows` as Table 2: one row per model, 'mean (n=k)' per task, 'no run yet' where empty, and the
+    average over the tasks it has (with how many when not all)."""
+    out = []
+    tasks = list(tasks)
+    for model, g in rows.groupby("model", sort=False):
+        g = g.set_index("task")
+        row = {"model": model}
+        for task in tasks:
+            row[task] = f"{g.loc[task, 'score']:.3f} (n={int(g.loc[task, 'n'])})" if task in g.index else "no run yet"
+        have = [t for t in tasks if t in g.index]
+        row["average"] = (f"{g.loc[have, 'score'].mean():.3f}" + ("" if len(have) == len(tasks)
+                                                                  else f" ({len(have)} of {len(tasks)} tasks)")
+                          if have else "no run yet")
+        out.append(row)
+    return pd.DataFrame(out, columns=["model", *tasks, "average"])
+
+
 def s_masks(plan: Plan | str, subnetwork: str = "good") -> dict[str, dict[str, np.ndarray]]:
     """Per task: s-pruning masks stacked over the seeds that have them: head (S, L, H), mlp (S, L)."""
     plan = _plan(plan)
@@ -156,6 +230,32 @@ def s_masks(plan: Plan | str, subnetwork: str = "good") -> dict[str, dict[str, n
         if heads:
             out[task] = {"head_mask": np.stack(heads), "mlp_mask": np.stack(mlps), "seeds": tuple(seeds)}
     return out
+
+
+def no_subnetwork_runs(plan: Plan | str) -> pd.DataFrame:
+    """One row per (task, seed, method) whose search has no subnetwork: skipped (the full model did not learn) or
+    removed nothing (its first step failed the 90 % rule). Their good, random and bad would all be the full
+    model: every comparison, mean and figure leaves them out (METHOD.md section 7)."""
+    plan = _plan(plan)
+    rows = [{"task": task, "seed": seed, "method": method, "reason": no_subnetwork_reason(data)}
+            for method in METHODS for task, seed, data in _each(plan, f"prune_{method}/search.json")
+            if no_subnetwork_reason(data)]
+    return pd.DataFrame(rows, columns=["task", "seed", "method", "reason"])
+
+
+def super_masks(plan: Plan | str) -> pd.DataFrame:
+    """One row per (task, subnetwork) of the super-survivor masks: heads and MLPs kept, and ``resize`` (how
+    random and bad were sized: ``matched``, exactly the good size, the default; ``authors``, the authors' own
+    resizing, at most the good size)."""
+    plan = _plan(plan)
+    rows = []
+    for task in plan.tasks:
+        for sub in SUBNETWORKS:
+            meta = _read(super_dir(plan.name, task) / "masks" / f"{sub}.json")
+            if meta is not None:
+                rows.append({"task": task, "subnetwork": sub, "heads_kept": meta["heads_kept"],
+                             "mlps_kept": meta["mlps_kept"], "resize": meta.get("resize", "matched")})
+    return pd.DataFrame(rows, columns=["task", "subnetwork", "heads_kept", "mlps_kept", "resize"])
 
 
 def super_counts(plan: Plan | str) -> pd.DataFrame:
