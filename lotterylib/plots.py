@@ -22,6 +22,14 @@ def set_style() -> None:
                       "figure.constrained_layout.use": True})
 
 
+def table(df: pd.DataFrame, precision: int = 3, na_rep: str = ""):
+    """A results table as the book shows it: no index column, numbers with ``precision`` decimals, text
+    left-aligned and wrapped; a missing number shows ``na_rep`` (say why it is missing: the library's formatted
+    tables do it cell by cell)."""
+    return (df.style.hide(axis="index").format(precision=precision, na_rep=na_rep)
+            .set_properties(**{"text-align": "left", "white-space": "normal"}))
+
+
 def _grid(n: int, ncols: int, width: float = 3.2, height: float = 2.8):
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols))
@@ -50,36 +58,52 @@ def layer_shares(df: pd.DataFrame, value: str = "share", hue: str = "component",
 
 def subnetwork_bars(scores: pd.DataFrame, full: pd.DataFrame, method: str, ncols: int = 3,
                     paper: pd.DataFrame | None = None):
-    """Fig. 2: good/random/bad, pruned and re-fine-tuned, mean and std over seeds, per task.
+    """Fig. 2: good/random/bad, pruned and re-fine-tuned, mean and sample std over seeds (dots: the seeds), per
+    task; the number of seeds under each bar (``n=0``: none yet). Runs without a subnetwork (a search that
+    removed nothing) are not in ``scores`` (:func:`lotterylib.collect.subnetwork_scores`), so no bar averages them.
 
     ``full`` has per-task ``score`` (the full model, mean over seeds) and ``majority``.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     data = scores[scores["method"] == method]
     tasks = list(dict.fromkeys(data["task"]))
     fig, axes = _grid(len(tasks), ncols, width=3.4, height=3.0)
+    stages = tuple(st for st in ("pruned", "retrained") if st in set(data["stage"]))  # super: re-fine-tuned only
+    subs, width = tuple(SUBNETWORK_COLORS), 0.26
     for ax, task in zip(axes, tasks):
         sub = data[data["task"] == task]
-        sns.barplot(sub, x="stage", y="score", hue="subnetwork", order=["pruned", "retrained"],
-                    hue_order=[s for s in SUBNETWORK_COLORS if s in set(sub["subnetwork"])],
-                    palette=SUBNETWORK_COLORS, errorbar="sd", capsize=0.1, ax=ax, legend=ax is axes[0])
-        sns.stripplot(sub, x="stage", y="score", hue="subnetwork", order=["pruned", "retrained"],
-                      hue_order=[s for s in SUBNETWORK_COLORS if s in set(sub["subnetwork"])],
-                      dodge=True, palette="dark:black", size=2.5, ax=ax, legend=False)
+        for i, stage in enumerate(stages):
+            for j, name in enumerate(subs):
+                x = i + (j - 1) * width
+                values = sub[(sub["stage"] == stage) & (sub["subnetwork"] == name)]["score"].to_numpy(float)
+                if len(values):
+                    ax.bar(x, values.mean(), width=width * 0.95, color=SUBNETWORK_COLORS[name],
+                           yerr=values.std(ddof=1) if len(values) > 1 else None, capsize=2, error_kw={"lw": 0.8})
+                    ax.scatter(np.full(len(values), x), values, s=5, color="black", zorder=3)
+                ax.annotate(f"n={len(values)}", (x, 0), xytext=(0, -2), textcoords="offset points",
+                            xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=6)
         ref = full[full["task"] == task]
         if len(ref):
-            ax.axhline(ref["score"].mean(), color="black", lw=1.2, label="full model")
-            ax.axhline(ref["majority"].mean(), color="grey", lw=1, ls=":", label="majority")
+            ax.axhline(ref["score"].mean(), color="black", lw=1.2)
+            ax.axhline(ref["majority"].mean(), color="grey", lw=1, ls=":")
         if paper is not None and task in set(paper["task"]):
-            ax.axhline(float(paper[paper["task"] == task]["mean"].iloc[0]), color="purple", lw=1, ls="--",
-                       label="paper full (bert-base)")
+            ax.axhline(float(paper[paper["task"] == task]["mean"].iloc[0]), color="purple", lw=1, ls="--")
         size = sub["weights_kept_share"].dropna()
         ax.set_title(f"{task}" + (f"\n{100 * size.mean():.0f}% of prunable weights kept" if len(size) else ""),
                      fontsize=10)
-        ax.set_xlabel("")
+        ax.set_xticks(range(len(stages)), stages)
+        ax.set_xlim(-0.5, len(stages) - 0.5)  # a missing bar keeps its place (and its n=0)
+        ax.tick_params(axis="x", pad=10)
         ax.set_ylabel(sub["metric"].iloc[0] if len(sub) else "")
-        if ax is axes[0]:
-            ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(METHOD_NAMES.get(method, method))
+    handles = [Patch(color=c, label=name) for name, c in SUBNETWORK_COLORS.items()]
+    handles += [Line2D([], [], color="black", lw=1.2, label="full model"),
+                Line2D([], [], color="grey", lw=1, ls=":", label="majority class")]
+    if paper is not None:
+        handles.append(Line2D([], [], color="purple", lw=1, ls="--", label="paper full (bert-base)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7.5, frameon=False)
+    fig.suptitle(METHOD_NAMES.get(method, method) + ": mean ± sample std over seeds (n: seeds per bar)")
     return fig
 
 
@@ -284,15 +308,26 @@ def survival_stat_heatmaps(masks_by_task: dict[str, dict], stat: str = "share", 
 def bad_vs_baselines(long: pd.DataFrame):
     """Table 2 as a figure: bad subnetworks (re-fine-tuned) beside the majority baseline and the full model.
 
-    ``long`` has columns model, task, score (one row per model and task).
+    ``long`` has columns model, task, score (one row per model and task: the mean over seeds) and, optionally,
+    ``n`` (the seeds behind each mean, written on the bar).
     """
     tasks = list(dict.fromkeys(long["task"]))
+    models = list(dict.fromkeys(long["model"]))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(tasks) + 2), 3.2))
-    sns.barplot(long, x="task", y="score", hue="model", order=tasks, ax=ax, palette="deep")
+    colors = sns.color_palette("deep", len(models))
+    width = 0.8 / max(len(models), 1)
+    for j, model in enumerate(models):
+        rows = long[long["model"] == model].set_index("task").reindex(tasks)
+        x = np.arange(len(tasks)) + (j - (len(models) - 1) / 2) * width
+        bars = ax.bar(x, rows["score"].fillna(0.0), width=width * 0.95, color=colors[j], label=model)
+        if "n" in rows:
+            ax.bar_label(bars, labels=["n=0" if pd.isna(n) else f"n={int(n)}" for n in rows["n"]], fontsize=5.5,
+                         padding=1)
+    ax.set_xticks(range(len(tasks)), tasks)
     ax.set_xlabel("")
     ax.set_ylabel("dev score (reported metric)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    ax.set_title("bad subnetworks, re-fine-tuned, beside the baselines")
+    ax.set_title("bad subnetworks, re-fine-tuned, beside the baselines (n: seeds per bar)")
     return fig
 
 

@@ -1,36 +1,44 @@
 """The claims scorecard: each claim C1-C10 of the paper, tested with one written rule on the paper's own data
-and on ours.
+and on ours, on the same tasks.
 
-Every rule works on the same tables for both sides, so the paper's data is checked by the rule that checks ours
-(where the authors published what the rule needs):
+**Comparisons.** Every "X is on par with Y" and "X beats Y" (C1's "reaches the full model", C2, C3, C4 and the
+super-survivors) is judged by the one rule of METHOD.md section 9, :func:`lotterylib.compare.compare`: per task,
+the runs paired by seed, the gap ``score(reference) - score(other)``, its mean and 95 % t-interval, against the
+tolerance ``tau = 0.1 x mean score(reference)``: "on par", "worse" or "inconclusive at n seeds". Ours are paired
+by seed. The authors published each cell's mean and standard deviation over their five seeds, not the
+per-seed scores, so the paired gap's spread is unknown there: :func:`compare_summary` takes it as if the two
+cells were independent (``sqrt(std_ref^2 + std_other^2)``; runs that share a seed usually correlate
+positively, which would narrow it) and feeds :func:`~lotterylib.compare.compare` five gaps with exactly that mean
+and spread, so the interval and the verdict still come from the one function. Every page that shows a
+comparison (this one, Figure 2, the paper's Figure 2) calls :func:`comparisons`.
 
-- ``summary``: one row per (task, method, subnetwork, stage) with ``mean``, ``std`` (sample, over seeds) and
-  ``n`` (seeds); ours from :func:`lotterylib.collect.subnetwork_scores`, the paper's from its
-  ``evaluate_masked`` results (:func:`lotterylib.paper_figures.fig2_scores`).
-- ``reference``: one row per task with the full model's ``full`` (mean), ``full std`` and the ``majority``
-  baseline.
+**Testable tasks** (METHOD.md section 8). A task is testable on one side when
 
-The rules (fixed before any demo result existed; the constants below are the only knobs):
+1. its full model beats the majority baseline beyond its seed spread: the lower end of the 95 % t-interval of
+   the full model's mean over seeds (``mean - t(0.975, n - 1) x std / sqrt(n)``, sample std, ``n >= 2``) lies
+   above the majority baseline (:func:`testability`), and
+2. none of its good re-fine-tunes (m- and s-pruning) is a constant predictor
+   (:mod:`lotterylib.predictions`: from the dev predictions, or inferred from the metrics of older runs; on
+   the paper's side only a cell whose every seed is constant can be seen).
 
-- A task is **testable** for a score claim when its full model beats the majority baseline (a model that did not
-  learn a task has no subnetworks worth comparing; WNLI is the usual case) and the pruning methods the claim
-  compares removed something there (a search whose first step fails keeps the full model).
-- A claim about tasks **holds** when its per-task rule is true on at least two thirds of the testable tasks
-  (:data:`HOLDS_SHARE`), **does not hold** otherwise, and is **not testable** with fewer than
-  :data:`MIN_TASKS` testable tasks or without the seeds the rule needs.
+A claim is judged on the tasks testable on **both** sides (the paper's data cover every task of our plans), so
+the two columns of the card count the same tasks; the paper's verdict on all the tasks testable in its own
+data is added to its evidence. Searches that removed nothing (or were skipped) have no subnetwork: their runs
+are left out of every comparison and mean (:func:`lotterylib.collect.no_subnetwork_runs`), and a task where a
+method has no subnetwork in any seed is not testable for that method's claims.
 
-Per-task rules:
+**Verdicts.** A claim about tasks **holds** when its per-task rule is true on at least two thirds of the testable
+tasks (:data:`HOLDS_SHARE`), **does not hold** otherwise, and is **not testable** with fewer than
+:data:`MIN_TASKS` testable tasks with the results it needs (a comparison needs two paired seeds).
 
-- C1: the m-pruned good subnetwork, re-fine-tuned, reaches the full model: its mean is at least
-  :data:`REACHES` (95 %) of the full model's mean, halfway between what the search guarantees before
-  re-fine-tuning (90 %) and the full model. (The paper does not define "reach"; a stricter rule, "within one std
-  of the full model over seeds", holds for only 2 of the 8 tasks of the paper's own data that it calls reached.)
-- C2: m-pruning, re-fine-tuned means: good > random > bad.
-- C3: s-pruning, re-fine-tuned: random is on par with good: the difference of means is at most the larger of the
-  two stds over seeds.
-- C4: re-fine-tuned bad subnetworks are worse than good ones (both methods), beat the majority baseline (s-bad),
-  and s-bad beats m-bad. Each part is counted on its own; the claim holds when all three parts hold.
-- C5: the m-pruned good subnetwork keeps fewer of the m-prunable weights than the s-pruned one.
+Per-task rules (the claims' comparisons are in :data:`TESTS`):
+
+- C1: the m-pruned good subnetwork, re-fine-tuned, is on par with the full model.
+- C2: m-pruning, re-fine-tuned: random is worse than good, and bad is worse than random.
+- C3: s-pruning, re-fine-tuned: random is on par with good.
+- C4: re-fine-tuned bad subnetworks are worse than good ones (both methods); the majority baseline is worse than
+  s-bad; m-bad is worse than s-bad. Each part is counted on its own; the claim holds when all three hold.
+- C5: the m-pruned good subnetwork keeps fewer of the m-prunable weights than the s-pruned one (means).
 - C6: at a search step most live heads have low importance: more than half of them score below 0.5
   (normalised as the authors did). Holds when that is true at :data:`HOLDS_SHARE` of all (task, seed, step).
 - C7: heads: the early and middle thirds of the layers keep a larger share of heads than the last third; MLPs:
@@ -47,19 +55,20 @@ Per-task rules:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from . import analysis, collect
+from . import analysis, collect, predictions
+from .compare import LEVEL, ON_PAR, WORSE, Comparison, compare
 from .plans import Plan
 
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this scale"
 HOLDS_SHARE = 2 / 3
 MIN_TASKS = 2
 KAPPA_UNSTABLE = 0.40
-REACHES = 0.95
 LOW_IMPORTANCE = 0.5
 
 CLAIMS: dict[str, str] = {
@@ -75,13 +84,13 @@ CLAIMS: dict[str, str] = {
     "C10": "surviving heads are not more often 'heterogeneous' (potentially meaningful) attention",
 }
 
-
 #: Each claim's per-task rule, in words (the page prints this table).
 RULES: dict[str, str] = {
-    "C1": f"re-fine-tuned m-pruned good mean >= {REACHES:.0%} of the full model's mean",
-    "C2": "re-fine-tuned m-pruning means: good > random > bad",
-    "C3": "|random - good| (s-pruning, re-fine-tuned means) <= the larger of their stds over seeds",
-    "C4": "re-fine-tuned bad < good (both methods); s-bad > majority baseline; s-bad > m-bad: each on 2/3 of tasks",
+    "C1": "re-fine-tuned m-pruned good is on par with the full model (the comparison rule)",
+    "C2": "re-fine-tuned m-pruning: random worse than good, and bad worse than random (the comparison rule)",
+    "C3": "re-fine-tuned s-pruning: random on par with good (the comparison rule)",
+    "C4": "re-fine-tuned bad worse than good (both methods); majority baseline worse than s-bad; m-bad worse than "
+          "s-bad (the comparison rule): each on 2/3 of tasks",
     "C5": "good m-pruned subnetwork keeps a smaller share of the m-prunable weights than the good s-pruned one",
     "C6": f"more than half of the live heads score below {LOW_IMPORTANCE} (normalised), per (task, seed, step)",
     "C7": "heads: early and middle thirds of the layers keep more than the last; MLPs: middle more than both others",
@@ -90,6 +99,192 @@ RULES: dict[str, str] = {
     "C10": "survivors are not more often 'heterogeneous' than pruned heads (association test, lotterylib.patterns)",
 }
 
+# --- cells and the comparisons each claim makes ------------------------------------------------------------
+
+#: A score series: (method, subnetwork, stage); the full model and the majority baseline are series too.
+FULL = ("full", "full", "full")
+MAJORITY = ("majority", "majority", "majority")
+
+
+def series_name(key: tuple[str, str, str]) -> str:
+    """``("s", "good", "retrained")`` -> ``"s good"``; the full model and majority baseline by name."""
+    if key == FULL:
+        return "full model"
+    if key == MAJORITY:
+        return "majority baseline"
+    method, sub, stage = key
+    return f"{method} {sub}" + (" (pruned)" if stage == "pruned" else "")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison a claim makes: ``other`` judged against ``reference``; ``expect``: the verdict the claim
+    predicts (None: shown without a claim)."""
+
+    reference: tuple[str, str, str]
+    other: tuple[str, str, str]
+    expect: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{series_name(self.other)} vs {series_name(self.reference)}"
+
+
+def _re(method: str, sub: str) -> tuple[str, str, str]:
+    return (method, sub, "retrained")
+
+
+TESTS: dict[str, tuple[Check, ...]] = {
+    "C1": (Check(FULL, _re("m", "good"), ON_PAR),),
+    "C2": (Check(_re("m", "good"), _re("m", "random"), WORSE), Check(_re("m", "random"), _re("m", "bad"), WORSE)),
+    "C3": (Check(_re("s", "good"), _re("s", "random"), ON_PAR),),
+    "C4": (Check(_re("m", "good"), _re("m", "bad"), WORSE), Check(_re("s", "good"), _re("s", "bad"), WORSE),
+           Check(_re("s", "bad"), MAJORITY, WORSE), Check(_re("s", "bad"), _re("m", "bad"), WORSE)),
+    "super": (Check(_re("super", "good"), _re("super", "random"), None),
+              Check(_re("super", "good"), _re("super", "bad"), None)),
+}
+#: C4's three parts, each a list of indices into TESTS["C4"].
+C4_PARTS: dict[str, tuple[int, ...]] = {"bad worse than good (m and s)": (0, 1),
+                                        "majority baseline worse than s-bad": (2,),
+                                        "m-bad worse than s-bad": (3,)}
+
+
+def compare_summary(reference_mean: float, reference_std: float, other_mean: float, other_std: float,
+                    n: int) -> Comparison:
+    """:func:`lotterylib.compare.compare` for two cells known only by their mean and sample std over ``n`` seeds
+    (the paper's published data).
+
+    The paired gap's spread is unknown without the per-seed scores; it is taken as that of independent runs,
+    ``sqrt(reference_std**2 + other_std**2)``. ``compare`` then gets ``n`` gaps with exactly the gap's mean and
+    that spread (and a reference with exactly its mean, which sets tau), so the interval and the verdict come
+    from the one comparison function.
+
+    >>> c = compare_summary(0.84, 0.009, 0.70, 0.014, 5)
+    >>> c.verdict, round(c.gap, 3), round(c.tau, 3)
+    ('worse', 0.14, 0.084)
+    """
+    values = np.array([reference_mean, reference_std, other_mean, other_std], dtype=float)
+    if n < 1 or not np.isfinite(values[[0, 2]]).all():
+        return compare([], [])
+    if n == 1 or not np.isfinite(values[[1, 3]]).all():
+        return compare([reference_mean], [other_mean])
+    z = np.linspace(-1.0, 1.0, n)
+    z = (z - z.mean()) / z.std(ddof=1)  # mean 0, sample std 1
+    gaps = (reference_mean - other_mean) + math.hypot(reference_std, other_std) * z
+    reference = reference_mean + reference_std * z
+    return compare(reference, reference - gaps)
+
+
+def _series(runs: pd.DataFrame, task: str, key: tuple[str, str, str]) -> pd.Series:
+    method, sub, stage = key
+    hit = runs[(runs["task"] == task) & (runs["method"] == method) & (runs["subnetwork"] == sub)
+               & (runs["stage"] == stage)]
+    return hit.set_index("seed")["score"]
+
+
+def _stats(summary: pd.DataFrame, reference: pd.DataFrame, task: str, key) -> tuple[float, float, int]:
+    """(mean, sample std, n seeds) of one series from the summary tables; n = 0 where there is none."""
+    ref = reference[reference["task"] == task]
+    if key in (FULL, MAJORITY):
+        if not len(ref):
+            return float("nan"), float("nan"), 0
+        r = ref.iloc[0]
+        return ((float(r["full"]), float(r["full std"]), int(r["n"])) if key == FULL
+                else (float(r["majority"]), 0.0, int(r["n"])))
+    cell = _cell(summary, task, *key)
+    return (float("nan"), float("nan"), 0) if cell is None else (float(cell["mean"]), float(cell["std"]),
+                                                                  int(cell["n"]))
+
+
+def judge(summary: pd.DataFrame, reference: pd.DataFrame, task: str, test: Check,
+          runs: pd.DataFrame | None = None) -> Comparison:
+    """One test on one task: paired by seed from ``runs`` where given (ours), else from the summaries (the
+    paper's published means and stds, :func:`compare_summary`)."""
+    if runs is not None:
+        return compare(_series(runs, task, test.reference), _series(runs, task, test.other))
+    (ma, sa, na), (mb, sb, nb) = (_stats(summary, reference, task, k) for k in (test.reference, test.other))
+    return compare_summary(ma, sa, mb, sb, min(na, nb))
+
+
+def comparisons(summary: pd.DataFrame, reference: pd.DataFrame, claims=("C1", "C2", "C3", "C4", "super"),
+                runs: pd.DataFrame | None = None, tasks=None) -> pd.DataFrame:
+    """THE comparison table of a side: one row per (claim, test, task) with the :class:`Comparison` fields
+    (``n``, means, ``gap``, ``low``, ``high``, ``tau``, ``verdict``, ``label``), the ``expected`` verdict and
+    ``paired`` (True: by seed; False: from published means and stds).
+
+    ``runs`` (per seed: task, seed, method, subnetwork, stage, score; the full model and majority baseline as
+    the series :data:`FULL` and :data:`MAJORITY`) makes every comparison paired by seed; without it the
+    summaries are used. The scorecard, Figure 2 and the paper's Figure 2 page all read their verdicts here.
+    """
+    tasks = list(reference["task"]) if tasks is None else list(tasks)
+    rows = []
+    for claim in claims:
+        for i, test in enumerate(TESTS[claim]):
+            for task in tasks:
+                c = judge(summary, reference, task, test, runs)
+                rows.append({"claim": claim, "test": i, "comparison": test.name, "task": task,
+                             "reference": series_name(test.reference), "other": series_name(test.other),
+                             "expected": test.expect or "", "paired": runs is not None, **c.as_dict()})
+    columns = ["claim", "test", "comparison", "task", "reference", "other", "expected", "paired", "n",
+               "reference_mean", "other_mean", "gap", "low", "high", "tau", "verdict", "label"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --- testability -------------------------------------------------------------------------------------------
+
+def beats_majority(full_mean: float, full_std: float, n: int, majority: float,
+                   level: float = LEVEL) -> tuple[float, bool]:
+    """(lower end of the ``level`` t-interval of the full model's mean, whether it lies above ``majority``).
+
+    >>> low, ok = beats_majority(0.557, 0.014, 5, 0.527)
+    >>> round(low, 3), ok
+    (0.54, True)
+    >>> beats_majority(0.28, 0.05, 5, 0.56)[1], beats_majority(0.9, float("nan"), 1, 0.5)[1]
+    (False, False)
+    """
+    if n < 2 or not np.isfinite(full_std) or not np.isfinite(full_mean):
+        return float("nan"), False
+    low = full_mean - float(stats.t.ppf(0.5 + level / 2, n - 1)) * full_std / math.sqrt(n)
+    return low, bool(low > majority)
+
+
+def testability(reference: pd.DataFrame, constant: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per task: whether it is testable (module docstring) and why not.
+
+    ``reference``: task, full, full std, majority, n; ``constant``: per task, its constant good re-fine-tunes in
+    words (:func:`lotterylib.predictions.constant_good`, :func:`lotterylib.predictions.paper_constant`).
+    Columns: task, n, full, full std, majority, lower end, beats majority, constant good re-fine-tunes,
+    testable, why.
+    """
+    constant = constant or {}
+    rows = []
+    for _, r in reference.iterrows():
+        n = int(r["n"])
+        low, beats = beats_majority(float(r["full"]), float(r["full std"]), n, float(r["majority"]))
+        why = []
+        if n < 2:
+            why.append(f"{n} seed{'s' if n != 1 else ''} of the full model (2 needed for its spread)")
+        elif not beats:
+            why.append(f"full model does not beat the majority baseline beyond its seed spread (95 % interval's "
+                       f"lower end {low:.3f} <= majority {r['majority']:.3f})")
+        if r["task"] in constant:
+            why.append(f"constant good re-fine-tunes: {constant[r['task']]}")
+        rows.append({"task": r["task"], "n": n, "full": r["full"], "full std": r["full std"],
+                     "majority": r["majority"], "lower end": low, "beats majority": beats,
+                     "constant good re-fine-tunes": constant.get(r["task"], ""), "testable": not why,
+                     "why": "; ".join(why)})
+    return pd.DataFrame(rows, columns=["task", "n", "full", "full std", "majority", "lower end", "beats majority",
+                                       "constant good re-fine-tunes", "testable", "why"])
+
+
+def testable_tasks(reference: pd.DataFrame, constant: dict[str, str] | None = None) -> list[str]:
+    """Tasks whose full model beats the majority baseline beyond its seed spread and whose good re-fine-tunes
+    are not constant predictors (:func:`testability`)."""
+    t = testability(reference, constant)
+    return list(t.loc[t["testable"], "task"])
+
+
+# --- verdicts from per-task outcomes -----------------------------------------------------------------------
 
 @dataclass
 class Finding:
@@ -103,29 +298,56 @@ class Finding:
         return {"verdict": self.verdict, "evidence": self.evidence}
 
 
-def _share_verdict(ok: pd.Series, what: str, unit: str = "tasks") -> tuple[str, str]:
-    """Verdict and sentence from a per-task boolean series (NaN = not testable there)."""
+def _share_verdict(ok: pd.Series, what: str, unit: str = "tasks", why_not: dict | None = None) -> tuple[str, str]:
+    """Verdict and sentence from a per-task boolean series (NaN = not testable there). ``why_not``: per task
+    where the rule is false, a short reason (shown instead of the bare list)."""
     ok = ok.dropna().astype(bool)
     n, k = len(ok), int(ok.sum())
     if n < MIN_TASKS:
         noun = unit if n != 1 else unit.rstrip("s")
         return UNTESTABLE, f"{n} testable {noun} with the results this rule needs ({MIN_TASKS} needed)"
     verdict = HOLDS if k >= math.ceil(HOLDS_SHARE * n - 1e-9) else FAILS
-    if k == n or k == 0:
+    if k == n or k == 0 and not why_not:
         return verdict, f"{what} on {k} of {n} {unit}"
+    if why_not:
+        failed = ok.index[~ok]
+        return verdict, (f"{what} on {k} of {n} {unit}; not on "
+                         + ", ".join(f"{t} ({why_not.get(t, 'no')})" for t in failed))
     listed, word = (ok.index[~ok], "not on") if k >= n / 2 else (ok.index[ok], "on")
     return verdict, f"{what} on {k} of {n} {unit} ({word} {', '.join(listed.astype(str))})"
 
 
 # --- the tables -------------------------------------------------------------------------------------------
 
-def our_summary(plan: Plan | str) -> pd.DataFrame:
-    scores = collect.subnetwork_scores(plan, include_super=False)
-    if not len(scores):
+def our_runs(plan: Plan | str) -> pd.DataFrame:
+    """Per seed: every re-fine-tuned and pruned subnetwork score (no-op searches left out), the full model
+    (:data:`FULL`) and the majority baseline (:data:`MAJORITY`): task, seed, method, subnetwork, stage, score,
+    weights_kept_share."""
+    scores = collect.subnetwork_scores(plan, include_super=True)
+    full = collect.full_scores(plan)
+    cols = ["task", "seed", "method", "subnetwork", "stage", "score", "weights_kept_share"]
+    parts = [scores[cols]] if len(scores) else []
+    if len(full):
+        for key, value in ((FULL, "score"), (MAJORITY, "majority")):
+            parts.append(full.assign(method=key[0], subnetwork=key[1], stage=key[2], score=full[value],
+                                     weights_kept_share=np.nan)[cols])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+def summarize_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, method, subnetwork, stage): ``mean``, ``std`` (sample), ``n`` (seeds), ``size``."""
+    cells = runs[~runs["method"].isin([FULL[0], MAJORITY[0]])] if len(runs) else runs
+    if not len(cells):
         return pd.DataFrame(columns=["task", "method", "subnetwork", "stage", "mean", "std", "n", "size"])
-    return scores.groupby(["task", "method", "subnetwork", "stage"], sort=False).agg(
+    if "weights_kept_share" not in cells:
+        cells = cells.assign(weights_kept_share=np.nan)
+    return cells.groupby(["task", "method", "subnetwork", "stage"], sort=False).agg(
         mean=("score", "mean"), std=("score", "std"), n=("score", "count"),
         size=("weights_kept_share", "mean")).reset_index()
+
+
+def our_summary(plan: Plan | str) -> pd.DataFrame:
+    return summarize_runs(our_runs(plan))
 
 
 def our_reference(plan: Plan | str) -> pd.DataFrame:
@@ -138,9 +360,11 @@ def our_reference(plan: Plan | str) -> pd.DataFrame:
 
 
 def paper_summary() -> pd.DataFrame:
-    from .paper_figures import fig2_scores
+    """The published cells of Figure 2 and of the super-survivors: task, method, subnetwork, stage, mean, std
+    (sample), n (5), size (unknown)."""
+    from .paper_figures import fig2_scores, super_scores
 
-    s = fig2_scores()
+    s = pd.concat([fig2_scores(), super_scores()], ignore_index=True)
     return s.assign(n=5, size=np.nan)[["task", "method", "subnetwork", "stage", "mean", "std", "n", "size"]]
 
 
@@ -148,11 +372,6 @@ def paper_reference() -> pd.DataFrame:
     from .paper_figures import fig2_reference
 
     return fig2_reference().assign(n=5)
-
-
-def testable_tasks(reference: pd.DataFrame) -> list[str]:
-    """Tasks whose full model beats the majority baseline."""
-    return [r["task"] for _, r in reference.iterrows() if r["full"] > r["majority"]]
 
 
 def _cell(summary: pd.DataFrame, task: str, method: str, sub: str, stage: str) -> pd.Series | None:
@@ -169,15 +388,29 @@ def _pruned(summary: pd.DataFrame, task: str, method: str) -> bool:
     return cell is None or not np.isfinite(cell["size"]) or cell["size"] < 1 - 1e-9
 
 
-def _per_task(summary, reference, rule, methods: tuple[str, ...] = ()) -> pd.DataFrame:
+def _gate(summary, reference, methods, testable) -> dict[str, str]:
+    """Per task of ``reference``: why it is not testable for a claim about ``methods`` ('' where it is)."""
+    known = testability(reference).set_index("task")["why"].to_dict()
+    out = {}
+    for task in reference["task"]:
+        if testable is None:
+            why = known.get(task, "")
+        else:
+            why = "" if task in testable else "not testable on both sides (see the exclusions)"
+        unpruned = [m for m in methods if not _pruned(summary, task, m)]
+        if unpruned and not why:
+            why = f"{'/'.join(unpruned)}-pruning removed nothing (its first step failed the 90 % rule)"
+        out[task] = why
+    return out
+
+
+def _per_task(summary, reference, rule, methods: tuple[str, ...] = (), testable=None) -> pd.DataFrame:
     rows = []
-    ok_tasks = set(testable_tasks(reference))
+    gate = _gate(summary, reference, methods, testable)
     for _, ref in reference.iterrows():
-        row = {"task": ref["task"], "testable": ref["task"] in ok_tasks}
-        unpruned = [m for m in methods if not _pruned(summary, ref["task"], m)]
-        if unpruned:
-            row["testable"] = False
-            row["note"] = f"{'/'.join(unpruned)}-pruning removed nothing (its first step failed the 90 % rule)"
+        row = {"task": ref["task"], "testable": not gate[ref["task"]]}
+        if gate[ref["task"]]:
+            row["note"] = gate[ref["task"]]
         row.update(rule(summary, ref))
         if not row["testable"]:
             row["ok"] = np.nan
@@ -185,82 +418,96 @@ def _per_task(summary, reference, rule, methods: tuple[str, ...] = ()) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def _tested(claim: str, summary, reference, runs, testable, methods) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The claim's comparisons on every task, and one row per task: testable, note, ok (all tests as the claim
+    expects; NaN where not testable or where a test has fewer than two paired seeds)."""
+    table = comparisons(summary, reference, (claim,), runs)
+    gate = _gate(summary, reference, methods, testable)
+    rows = []
+    for task in reference["task"]:
+        sub = table[table["task"] == task]
+        row = {"task": task, "testable": not gate[task], "note": gate[task]}
+        if not gate[task] and (sub["n"] < 2).any():
+            short = sub[sub["n"] < 2]
+            row["note"] = "; ".join(f"{c}: {n} paired seed{'s' if n != 1 else ''} (2 needed)"
+                                    for c, n in zip(short["comparison"], short["n"]))
+        row["ok"] = (np.nan if row["note"] else bool((sub["verdict"] == sub["expected"]).all()))
+        rows.append(row)
+    per_task = pd.DataFrame(rows, columns=["task", "testable", "note", "ok"])
+    table = table.merge(per_task, on="task", how="left")
+    return table, per_task
+
+
+def _outcomes(table: pd.DataFrame, tests: tuple[int, ...] | None = None) -> dict[str, str]:
+    """Per task, the verdicts that differ from the expected ones, in words ('random vs good: on par')."""
+    sub = table if tests is None else table[table["test"].isin(tests)]
+    off = sub[sub["verdict"] != sub["expected"]]
+    return {task: "; ".join(f"{c}: {lab}" for c, lab in zip(g["comparison"], g["label"]))
+            for task, g in off.groupby("task", sort=False)}
+
+
+def _waiting(table: pd.DataFrame) -> str:
+    """What an untestable comparison claim still lacks: the comparisons with fewer than two paired seeds on the
+    tasks that are testable."""
+    short = table[table["testable"] & (table["n"] < 2)]
+    return (f"; fewer than two paired seeds yet for {', '.join(dict.fromkeys(short['comparison']))}"
+            if len(short) else "")
+
+
+def _compared(claim: str, what: str, summary, reference, runs, testable, methods) -> Finding:
+    table, per_task = _tested(claim, summary, reference, runs, testable, methods)
+    verdict, text = _share_verdict(per_task.set_index("task")["ok"], what, why_not=_outcomes(table))
+    return Finding(verdict, text + (_waiting(table) if verdict == UNTESTABLE else ""), table)
+
+
 # --- C1-C5: scores ------------------------------------------------------------------------------------------
 
-def c1(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
-    def rule(s, ref):
-        pruned = _cell(s, ref["task"], "m", "good", "pruned")
-        good = _cell(s, ref["task"], "m", "good", "retrained")
-        if good is None or pruned is None:
-            return {"ok": np.nan}
-        return {"full": ref["full"], "pruned good": pruned["mean"], "pruned / full": pruned["mean"] / ref["full"],
-                "retrained good": good["mean"], "retrained / full": good["mean"] / ref["full"],
-                "ok": bool(good["mean"] >= REACHES * ref["full"])}
-
-    t = _per_task(summary, reference, rule, methods=("m",))
-    verdict, text = _share_verdict(t.set_index("task")["ok"],
-                                   f"re-fine-tuned good subnetworks reach {REACHES:.0%} of the full model")
-    return Finding(verdict, text, t)
+def c1(summary: pd.DataFrame, reference: pd.DataFrame, runs: pd.DataFrame | None = None,
+       testable: list[str] | None = None) -> Finding:
+    """Re-fine-tuned m-good on par with the full model; the table adds the pruned good's share of the full
+    score (>= 90 % by the search's construction)."""
+    f = _compared("C1", "re-fine-tuned good subnetworks on par with the full model", summary, reference, runs,
+                  testable, ("m",))
+    share = {t: (c["mean"] / r) if c is not None else np.nan
+             for t, r in zip(reference["task"], reference["full"])
+             for c in [_cell(summary, t, "m", "good", "pruned")]}
+    f.table["pruned good / full"] = f.table["task"].map(share)
+    return f
 
 
-def c2(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
-    def rule(s, ref):
-        cells = {sub: _cell(s, ref["task"], "m", sub, "retrained") for sub in ("good", "random", "bad")}
-        if any(c is None for c in cells.values()):
-            return {"ok": np.nan}
-        g, r, b = (cells[k]["mean"] for k in ("good", "random", "bad"))
-        return {"good": g, "random": r, "bad": b, "ok": bool(g > r > b)}
-
-    t = _per_task(summary, reference, rule, methods=("m",))
-    verdict, text = _share_verdict(t.set_index("task")["ok"], "good > random > bad")
-    return Finding(verdict, text, t)
+def c2(summary, reference, runs=None, testable=None) -> Finding:
+    return _compared("C2", "random worse than good and bad worse than random", summary, reference, runs, testable,
+                     ("m",))
 
 
-def c3(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
-    def rule(s, ref):
-        g, r = (_cell(s, ref["task"], "s", sub, "retrained") for sub in ("good", "random"))
-        if g is None or r is None or min(g["n"], r["n"]) < 2:
-            return {"ok": np.nan}
-        spread = max(g["std"], r["std"])
-        return {"good": g["mean"], "random": r["mean"], "random - good": r["mean"] - g["mean"],
-                "larger std": spread, "ok": bool(abs(r["mean"] - g["mean"]) <= spread)}
-
-    t = _per_task(summary, reference, rule, methods=("s",))
-    verdict, text = _share_verdict(t.set_index("task")["ok"], "random within one std of good")
-    return Finding(verdict, text, t)
+def c3(summary, reference, runs=None, testable=None) -> Finding:
+    return _compared("C3", "random on par with good", summary, reference, runs, testable, ("s",))
 
 
-def c4(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
-    def rule(s, ref):
-        cells = {(m, sub): _cell(s, ref["task"], m, sub, "retrained") for m in ("m", "s") for sub in ("good", "bad")}
-        if any(c is None for c in cells.values()):
-            return {"ok": np.nan}
-        mg, mb, sg, sb = (cells[k]["mean"] for k in (("m", "good"), ("m", "bad"), ("s", "good"), ("s", "bad")))
-        parts = {"bad < good": bool(mb < mg and sb < sg), "s-bad > majority": bool(sb > ref["majority"]),
-                 "s-bad > m-bad": bool(sb > mb)}
-        return {"m good": mg, "m bad": mb, "s good": sg, "s bad": sb, "majority": ref["majority"], **parts,
-                "ok": all(parts.values())}
-
-    t = _per_task(summary, reference, rule, methods=("m", "s"))
-    parts = ["bad < good", "s-bad > majority", "s-bad > m-bad"]
-    if not set(parts) <= set(t.columns):
-        return Finding(UNTESTABLE, "no re-fine-tuned good and bad subnetworks of both methods yet", t)
-    testable = t[t["testable"]].set_index("task")
-    results = {p: _share_verdict(testable[p].where(testable["ok"].notna()), p) for p in parts}
+def c4(summary, reference, runs=None, testable=None) -> Finding:
+    table, per_task = _tested("C4", summary, reference, runs, testable, ("m", "s"))
+    results = {}
+    for part, tests in C4_PARTS.items():
+        sub = table[table["test"].isin(tests)]
+        ok = sub.groupby("task", sort=False).apply(
+            lambda g: bool((g["verdict"] == g["expected"]).all()), include_groups=False)
+        ok = ok.where(per_task.set_index("task")["ok"].notna().reindex(ok.index))
+        results[part] = _share_verdict(ok, part, why_not=_outcomes(sub))
     if any(v == UNTESTABLE for v, _ in results.values()):
-        return Finding(UNTESTABLE, results[parts[0]][1], t)
+        return Finding(UNTESTABLE, next(iter(results.values()))[1] + _waiting(table), table)
     verdict = HOLDS if all(v == HOLDS for v, _ in results.values()) else FAILS
-    return Finding(verdict, "; ".join(text for _, text in results.values()), t)
+    return Finding(verdict, "; ".join(text for _, text in results.values()), table)
 
 
-def c5(summary: pd.DataFrame, reference: pd.DataFrame) -> Finding:
+def c5(summary: pd.DataFrame, reference: pd.DataFrame, runs=None, testable=None) -> Finding:
     def rule(s, ref):
         m, st = (_cell(s, ref["task"], meth, "good", "pruned") for meth in ("m", "s"))
         if m is None or st is None or not (np.isfinite(m["size"]) and np.isfinite(st["size"])):
             return {"ok": np.nan}
-        return {"m kept": m["size"], "s kept": st["size"], "ok": bool(m["size"] < st["size"])}
+        return {"m kept": m["size"], "s kept": st["size"], "m seeds": int(m["n"]), "s seeds": int(st["n"]),
+                "ok": bool(m["size"] < st["size"])}
 
-    t = _per_task(summary, reference, rule, methods=("m", "s"))
+    t = _per_task(summary, reference, rule, methods=("m", "s"), testable=testable)
     verdict, text = _share_verdict(t.set_index("task")["ok"], "m-pruning keeps fewer prunable weights")
     return Finding(verdict, text, t)
 
@@ -397,26 +644,120 @@ def paper_c5() -> Finding:
                    f"printed: m-pruning keeps fewer weights on {k} of {n} tasks (m-pruning masks were not published)")
 
 
-def findings(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> dict[str, dict[str, Finding]]:
-    """{claim: {"paper": Finding, "ours": Finding}} for C1-C10."""
-    summary, reference = our_summary(plan), our_reference(plan)
-    testable = testable_tasks(reference)
+def _claims(summary, reference, runs, tasks, masks, importance, n_perm) -> dict[str, Finding]:
+    """C1-C9 on one side, on ``tasks``."""
+    return {"C1": c1(summary, reference, runs, tasks), "C2": c2(summary, reference, runs, tasks),
+            "C3": c3(summary, reference, runs, tasks), "C4": c4(summary, reference, runs, tasks),
+            "C5": c5(summary, reference, runs, tasks),
+            "C6": c6(importance[importance["task"].isin(tasks)] if len(importance) else importance),
+            "C7": c7(masks, tasks), "C8": c8(masks, tasks), "C9": c9(masks, tasks, n_perm=n_perm)}
+
+
+@dataclass
+class Side:
+    """One side's score data. ``runs``: per seed (ours; the comparisons are paired by seed), None for the
+    paper (published means and stds only); ``testability``: :func:`testability` of its tasks."""
+
+    summary: pd.DataFrame
+    reference: pd.DataFrame
+    runs: pd.DataFrame | None
+    testability: pd.DataFrame
+
+    @property
+    def testable(self) -> list[str]:
+        return list(self.testability.loc[self.testability["testable"], "task"])
+
+
+def sides(plan: Plan | str, with_paper: bool | None = True) -> dict[str, Side]:
+    """``{"ours": Side, "paper": Side}``; ``with_paper=None``: the paper's side only where its data is found."""
+    from .paper import PaperDataNotFound
+
+    runs = our_runs(plan)
+    reference = our_reference(plan)
+    constant = predictions.constant_good(predictions.run_constancy(plan))
+    out = {"ours": Side(summarize_runs(runs), reference, runs, testability(reference, constant))}
+    if with_paper or with_paper is None:
+        try:
+            ps, pr = paper_summary(), paper_reference()
+        except PaperDataNotFound:
+            if with_paper:
+                raise
+            return out
+        out["paper"] = Side(ps, pr, None, testability(pr, predictions.paper_constant(ps, pr)))
+    return out
+
+
+def common_tasks(data: dict[str, Side]) -> list[str]:
+    """Tasks testable on every side (our order)."""
+    tasks = data["ours"].testable
+    return [t for t in tasks if all(t in side.testable for side in data.values())]
+
+
+def both_sides(plan: Plan | str, claims=("C1", "C2", "C3", "C4", "super"),
+               with_paper: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(comparisons of every side, testability of every side), each with a ``side`` column: what a page shows
+    with :func:`side_by_side`. The paper's side is left out where its data is not found (``with_paper=None``)."""
+    data = sides(plan, with_paper)
+    comp = [comparisons(d.summary, d.reference, claims, d.runs).assign(side=name) for name, d in data.items()]
+    test = [d.testability.assign(side=name) for name, d in data.items()]
+    return pd.concat(comp, ignore_index=True), pd.concat(test, ignore_index=True)
+
+
+@dataclass
+class Scorecard:
+    """Everything the scorecard page shows, computed once.
+
+    ``findings``: {claim: {"ours": Finding, "paper": Finding}}, on the tasks testable on both sides;
+    ``paper_all``: {claim: Finding} of the paper's data on every task testable in it; ``comparisons``: the
+    comparison tables of both sides (``side`` column); ``testability``: per side and task; ``tasks``: the tasks
+    judged on both sides; ``no_subnetwork``: our searches without a subnetwork; ``constant``: our
+    constant-predictor counts (task x variant); ``constant_runs``: per run; ``super_sizes``: our super-survivor
+    masks' sizes.
+    """
+
+    findings: dict
+    paper_all: dict
+    comparisons: pd.DataFrame
+    testability: pd.DataFrame
+    tasks: list
+    no_subnetwork: pd.DataFrame
+    constant: pd.DataFrame
+    constant_runs: pd.DataFrame
+    super_sizes: pd.DataFrame
+
+
+def build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> Scorecard:
+    """The scorecard of ``plan``: both sides judged on the tasks testable on both (module docstring)."""
+    data = sides(plan, with_paper)
+    tasks = common_tasks(data)
+    ours = data["ours"]
     masks = collect.s_masks(plan)
-    ours = {"C1": c1(summary, reference), "C2": c2(summary, reference), "C3": c3(summary, reference),
-            "C4": c4(summary, reference), "C5": c5(summary, reference), "C6": c6(collect.importance_scores(plan)),
-            "C7": c7(masks, testable), "C8": c8(masks, testable), "C9": c9(masks, testable, n_perm=n_perm),
-            "C10": c10(plan)}
-    out = {k: {"ours": v} for k, v in ours.items()}
-    if with_paper:
-        ps, pr = paper_summary(), paper_reference()
-        ptest = testable_tasks(pr)
+    found = _claims(ours.summary, ours.reference, ours.runs, tasks, masks, collect.importance_scores(plan), n_perm)
+    found["C10"] = c10(plan)
+    out = {k: {"ours": v} for k, v in found.items()}
+    paper_all = {}
+    if "paper" in data:
+        p = data["paper"]
         pm = _paper_masks()
-        paper = {"C1": c1(ps, pr), "C2": c2(ps, pr), "C3": c3(ps, pr), "C4": c4(ps, pr), "C5": paper_c5(),
-                 "C6": c6(paper_importance({t: m for t, m in pm.items() if t in ptest})),
-                 "C7": c7(pm, ptest), "C8": c8(pm, ptest), "C9": c9(pm, ptest, n_perm=n_perm), "C10": paper_c10()}
+        importance = paper_importance(pm)
+        paper = _claims(p.summary, p.reference, None, tasks, pm, importance, n_perm)
+        paper_all = _claims(p.summary, p.reference, None, p.testable, pm, importance, n_perm)
+        paper["C5"] = paper_all["C5"] = paper_c5()
+        paper["C10"] = paper_all["C10"] = paper_c10()
         for k, v in paper.items():
             out[k]["paper"] = v
-    return out
+    comp = pd.concat([comparisons(d.summary, d.reference, runs=d.runs).assign(side=name) for name, d in data.items()],
+                     ignore_index=True)
+    test = pd.concat([d.testability.assign(side=name) for name, d in data.items()], ignore_index=True)
+    constant_runs = predictions.run_constancy(plan)
+    return Scorecard(out, paper_all, comp, test, tasks, collect.no_subnetwork_runs(plan),
+                     predictions.constant_counts(constant_runs, ours.reference["task"]), constant_runs,
+                     collect.super_masks(plan))
+
+
+def findings(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> dict[str, dict[str, Finding]]:
+    """{claim: {"paper": Finding, "ours": Finding}} for C1-C10 (:func:`build`)."""
+    return build(plan, n_perm, with_paper).findings
 
 
 def card(results: dict[str, dict[str, Finding]]) -> pd.DataFrame:
@@ -435,3 +776,131 @@ def card(results: dict[str, dict[str, Finding]]) -> pd.DataFrame:
 def as_records(results: dict[str, dict[str, Finding]]) -> dict:
     """JSON-ready verdicts (for a closing note or a test)."""
     return {k: {side: f.as_dict() for side, f in v.items()} for k, v in results.items()}
+
+
+# --- the page's tables, formatted -----------------------------------------------------------------------------
+
+def _num(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def interval_text(row) -> str:
+    """'gap 0.012 [-0.004, 0.028]' from a comparison row, or why there is no interval."""
+    n = int(row["n"])
+    if n == 0:
+        return "no paired runs yet"
+    if n == 1:
+        return f"{_num(row['gap'])} (one seed: no interval)"
+    return f"{_num(row['gap'])} [{_num(row['low'])}, {_num(row['high'])}]"
+
+
+def verdict_text(row) -> str:
+    """A comparison's verdict for a reader: the label, '(as claimed)' where it is the claim's, 'no runs yet'."""
+    if int(row["n"]) == 0:
+        return "no runs yet"
+    return row["label"] + (" (as claimed)" if row["expected"] and row["verdict"] == row["expected"] else "")
+
+
+def side_by_side(table: pd.DataFrame, claims=None, tasks=None, testable: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The comparisons of both sides next to each other, formatted (3 decimals, no nan): one row per (comparison,
+    task); per side the seeds ``n``, the gap with its 95 % interval, ``tau`` and the verdict (or why a task is not
+    testable there). ``table``: :attr:`Scorecard.comparisons` (a ``side`` column: ours, paper)."""
+    t = table if claims is None else table[table["claim"].isin(claims)]
+    if tasks is not None:
+        t = t[t["task"].isin(tasks)]
+    why = ({} if testable is None else
+           {(r["side"], r["task"]): r["why"] for _, r in testable.iterrows() if not r["testable"]})
+    sides = list(dict.fromkeys(t["side"]))
+    keys = list(dict.fromkeys(zip(t["claim"], t["comparison"], t["task"])))
+    rows = []
+    for claim, comp, task in keys:
+        row = {"claim": claim, "comparison": comp, "task": task}
+        for side in sides:
+            hit = t[(t["side"] == side) & (t["claim"] == claim) & (t["comparison"] == comp) & (t["task"] == task)]
+            who = "ours" if side == "ours" else "paper"
+            if not len(hit):
+                row.update({f"{who}: n": "", f"{who}: gap [95 % interval]": "not in this side's data",
+                            f"{who}: tau": "", f"{who}: verdict": ""})
+                continue
+            r = hit.iloc[0]
+            verdict = verdict_text(r)
+            if (side, task) in why:
+                verdict += " - task not testable"
+            row.update({f"{who}: n": str(int(r["n"])), f"{who}: gap [95 % interval]": interval_text(r),
+                        f"{who}: tau": _num(r["tau"]) if int(r["n"]) else "", f"{who}: verdict": verdict})
+        row["claimed"] = t[(t["claim"] == claim) & (t["comparison"] == comp)]["expected"].iloc[0] or "(no claim)"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def testability_view(table: pd.DataFrame) -> pd.DataFrame:
+    """:attr:`Scorecard.testability`, formatted for the page."""
+    out = pd.DataFrame({
+        "side": table["side"], "task": table["task"], "seeds": table["n"].astype(int).astype(str),
+        "full model (mean ± std)": [f"{_num(m)} ± {_num(s)}" if np.isfinite(s) else f"{_num(m)} (one seed)"
+                                    for m, s in zip(table["full"], table["full std"])],
+        "majority": table["majority"].map(_num),
+        "95 % interval's lower end": [_num(x) if np.isfinite(x) else "needs 2 seeds" for x in table["lower end"]],
+        "constant good re-fine-tunes": table["constant good re-fine-tunes"].replace("", "none seen"),
+        "testable": np.where(table["testable"], "yes", "no"),
+        "why not": table["why"]})
+    return out
+
+
+def super_sizes_view(sizes: pd.DataFrame) -> pd.DataFrame:
+    """Task x subnetwork sizes of the super-survivor masks ('heads / MLPs kept') and how random and bad were
+    sized."""
+    if not len(sizes):
+        return pd.DataFrame(columns=["task", "good", "random", "bad", "random and bad sized"])
+    cells = sizes.assign(cell=sizes["heads_kept"].astype(str) + " / " + sizes["mlps_kept"].astype(str))
+    wide = cells.pivot(index="task", columns="subnetwork", values="cell").reindex(
+        index=list(dict.fromkeys(sizes["task"])), columns=["good", "random", "bad"]).fillna("no mask yet")
+    resize = sizes.groupby("task", sort=False)["resize"].agg(lambda r: ", ".join(sorted(set(r))))
+    wide["random and bad sized"] = resize.map({"matched": "matched to good (default)",
+                                               "authors": "authors' resizing (option)"}).fillna(resize)
+    return wide.reset_index().rename(columns={"good": "good (heads / MLPs)", "random": "random (heads / MLPs)",
+                                              "bad": "bad (heads / MLPs)"})
+
+
+def no_subnetwork_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Our searches without a subnetwork: task, seed, method, why (the reason shortened to its first clause)."""
+    return pd.DataFrame({"task": table["task"], "seed": table["seed"].astype(str),
+                         "method": table["method"].map({"m": "m-pruning", "s": "s-pruning"}),
+                         "why": [r.split(", so ")[0] for r in table["reason"]]})
+
+
+def claim_table(finding: Finding) -> pd.DataFrame:
+    """A claim's per-task (or per-comparison) evidence formatted for the page: numbers with 3 decimals, no
+    nan (an empty cell says why), no index."""
+    t = finding.table.copy()
+    if not len(t):
+        return t
+    if "label" in t:  # a comparison table
+        out = pd.DataFrame({
+            "task": t["task"], "comparison": t["comparison"], "seeds": t["n"].astype(int).astype(str),
+            "reference mean": [_num(x) if n else "" for x, n in zip(t["reference_mean"], t["n"])],
+            "other mean": [_num(x) if n else "" for x, n in zip(t["other_mean"], t["n"])],
+            "gap [95 % interval]": [interval_text(r) for _, r in t.iterrows()],
+            "tau": [_num(x) if n else "" for x, n in zip(t["tau"], t["n"])],
+            "verdict": [verdict_text(r) for _, r in t.iterrows()], "claimed": t["expected"],
+            "counted": [("yes" if ok else f"no: {note}") for ok, note in zip(t["testable"] & (t["note"] == ""),
+                                                                             t["note"])]})
+        if "pruned good / full" in t:
+            out.insert(7, "pruned good / full", [_num(x) if np.isfinite(x) else "no pruned score"
+                                                 for x in t["pruned good / full"]])
+        return out
+    for col in t.columns:
+        t[col] = [_cell_text(v) for v in t[col]]
+    if "ok" in t:
+        t["ok"] = t["ok"].replace("", "not counted")
+    return t
+
+
+def _cell_text(v) -> str:
+    if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)):
+        return _num(float(v))
+    return str(v)
