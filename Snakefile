@@ -60,8 +60,9 @@ import sys
 from pathlib import Path
 
 from lotterylib import plans as _plans
-from lotterylib.data import get_task
+from lotterylib.errors import ConfigError
 from lotterylib.plans import Plan
+from lotterylib.tasks import get_task
 
 SUBNETWORKS = ("good", "random", "bad")
 METHODS = ("m", "s")
@@ -87,6 +88,26 @@ def _as_list(value) -> list | None:
     return str(value).replace(",", " ").split()
 
 
+# --config keys: each one known, each value checked before anything runs (a typo must not run a whole grid).
+CONFIG_KEYS = ("plan", "tasks", "seeds", "results", "checkpoints", "logs", "threads", "gpu", "papermill_args",
+               "committed_only")
+_unknown = sorted(set(config) - set(CONFIG_KEYS))
+if _unknown:
+    raise ConfigError(f"unknown --config key{'s' if len(_unknown) > 1 else ''} {_unknown}; known: {list(CONFIG_KEYS)} "
+                      "(see the Snakefile's header)")
+
+
+def _config_int(key: str, default: int, low: int) -> int:
+    value = config.get(key, default)
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = None
+    if number is None or number < low or isinstance(value, bool):
+        raise ConfigError(f"--config {key}={value!r}: use an integer >= {low}")
+    return number
+
+
 PLAN_ARG = str(config.get("plan", "smoke"))
 PLAN_FILE = _plan_path(PLAN_ARG)
 PLAN = Plan.load(PLAN_FILE)
@@ -97,13 +118,17 @@ _lib_file = _plans.PLANS_DIR / f"{P}.yaml"
 PLAN_PARAM = P if _lib_file.exists() and _lib_file.resolve() == Path(PLAN_FILE).resolve() else str(PLAN_FILE)
 
 TASKS = [get_task(t).name for t in (_as_list(config.get("tasks")) or PLAN.tasks)]
-SEEDS = [int(s) for s in (_as_list(config.get("seeds")) or PLAN.seeds)]
+_seed_args = _as_list(config.get("seeds")) or PLAN.seeds
+if not all(str(s).isdigit() for s in _seed_args):
+    raise ConfigError(f"--config seeds={config.get('seeds')!r}: use seeds of plan {P!r} {list(PLAN.seeds)}, "
+                      "comma-separated (seeds=42,86)")
+SEEDS = [int(s) for s in _seed_args]
 for _t in TASKS:
     if _t not in PLAN.tasks:
-        raise ValueError(f"task {_t} is not in plan {P!r} (tasks: {list(PLAN.tasks)})")
+        raise ConfigError(f"--config tasks: task {_t} is not in plan {P!r} (tasks: {list(PLAN.tasks)})")
 for _s in SEEDS:
     if _s not in PLAN.seeds:
-        raise ValueError(f"seed {_s} is not in plan {P!r} (seeds: {list(PLAN.seeds)})")
+        raise ConfigError(f"--config seeds: seed {_s} is not in plan {P!r} (seeds: {list(PLAN.seeds)})")
 WITH_SUPER = set(SEEDS) == set(PLAN.seeds)
 if not WITH_SUPER:
     print(f"lotterybook: seeds {SEEDS} are a subset of plan {P!r}'s seeds {list(PLAN.seeds)}: the "
@@ -112,8 +137,8 @@ if not WITH_SUPER:
 RESULTS = str(config.get("results") or os.environ.get("LOTTERY_RESULTS") or "results")
 CHECKPOINTS = str(config.get("checkpoints") or os.environ.get("LOTTERY_CHECKPOINTS") or "checkpoints")
 LOGS = str(config.get("logs") or "logs")
-THREADS = int(config.get("threads", 1))
-GPU = int(config.get("gpu", 0))
+THREADS = _config_int("threads", 1, 1)
+GPU = _config_int("gpu", 0, 0)
 PAPERMILL_ARGS = str(config.get("papermill_args", "--no-progress-bar"))
 
 RUN = f"{RESULTS}/{P}/{{task}}/seed_{{seed}}"
@@ -177,16 +202,16 @@ def run_results(task: str, seed: int) -> list[str]:
     return files
 
 
-BEYOND = PLAN.raw["beyond_paper"]
+BEYOND = PLAN.beyond_paper
 
 
 def beyond_results(task: str, seed: int) -> list[str]:
     """The result files of METHOD.md section 10 (lottery curves, component swap) for one (task, seed) of the
     plan's beyond_paper section; none for the others."""
-    if task not in BEYOND["tasks"] or int(seed) not in [int(s) for s in BEYOND["seeds"]]:
+    if task not in BEYOND.tasks or int(seed) not in BEYOND.seeds:
         return []
     run = RUN.format(task=task, seed=seed)
-    files = [f"{run}/lottery/f{float(f):.2f}_{s}/metrics.json" for f in BEYOND["head_fractions"] for s in SUBNETWORKS]
+    files = [f"{run}/lottery/f{f:.2f}_{s}/metrics.json" for f in BEYOND.head_fractions for s in SUBNETWORKS]
     return files + [f"{run}/swap/{v}/metrics.json" for v in SWAP_VARIANTS]
 
 

@@ -35,6 +35,7 @@ import torch
 from .analysis import weight_share_by_layer
 from .attention import attention_stats
 from .data import encode, get_task, load_glue, make_batches, subsample
+from .errors import ConfigError
 from .importance import compute_importance
 from .masking import ones_masks, prunable_tensors
 from .masks_io import load_mask, save_mask
@@ -84,7 +85,7 @@ class Run:
 
     def config(self, **extra) -> dict:
         return {"plan": self.plan.name, "model": self.plan.model, "task": self.task, "seed": self.seed,
-                "settings": self.settings, **extra}
+                "settings": self.settings.as_dict(), **extra}
 
     # --- data ---------------------------------------------------------------------------------
     @cached_property
@@ -97,7 +98,7 @@ class Run:
 
     def _split(self, split: str, limit_key: str):
         data = load_glue(self.task, split)
-        limit = self.settings["data"].get(limit_key)
+        limit = getattr(self.settings.data, limit_key)
         return subsample(data, limit, seed=SAMPLE_SEED) if limit else data
 
     @cached_property
@@ -122,7 +123,7 @@ class Run:
 
     @cached_property
     def importance_batches(self) -> list[dict]:
-        return make_batches(self.dev_encoded, self.settings["importance"]["batch_size"])
+        return make_batches(self.dev_encoded, self.settings.importance.batch_size)
 
     def dev_sample_batches(self, n: int, batch_size: int) -> list[dict]:
         sample = subsample(self.dev_split, n, seed=SAMPLE_SEED)
@@ -144,8 +145,8 @@ class Run:
         """The pre-trained model with a classifier from this run's seed (= rewound), on :attr:`device`."""
         return load_model(self.plan.model, num_labels=self.spec.num_labels, seed=self.seed,
                           attn_implementation="eager" if eager else "sdpa",
-                          tiny_kwargs=self.settings.get("model_options") or None,
-                          weights=self.settings["model_weights"]).to(self.device)
+                          tiny_kwargs=self.settings.model_options or None,
+                          weights=self.settings.model_weights).to(self.device)
 
     @property
     def checkpoint(self) -> Path:
@@ -240,7 +241,7 @@ def finetune(run: Run) -> dict:
     write_json(run.dir / "finetune" / "metrics.json", out, run.config())
     _log(run, f"fine-tuned: {metrics}")
     record_attention(run, model)
-    if run.seed in run.settings["records"]["single_removal_seeds"]:
+    if run.seed in run.settings.records.single_removal_seeds:
         record_single_removal(run, model)
     out["seconds"] = time.perf_counter() - start
     return out
@@ -248,16 +249,16 @@ def finetune(run: Run) -> dict:
 
 def record_attention(run: Run, finetuned: torch.nn.Module | None = None) -> None:
     """Per-head attention statistics on a fixed dev sample, fine-tuned and pre-trained weights."""
-    records = run.settings["records"]
-    batches = run.dev_sample_batches(records["attention_examples"], 16)
+    records = run.settings.records
+    batches = run.dev_sample_batches(records.attention_examples, 16)
     sep_id = run.tokenizer.sep_token_id
     eager = run.new_model(eager=True)
-    pre_stats, pre_gallery = attention_stats(eager, batches, sep_id, n_maps=records["attention_gallery"])
+    pre_stats, pre_gallery = attention_stats(eager, batches, sep_id, n_maps=records.attention_gallery)
     if finetuned is not None:
         eager.load_state_dict(finetuned.state_dict())
     else:
         eager = run.finetuned_model(eager=True)
-    ft_stats, ft_gallery = attention_stats(eager, batches, sep_id, n_maps=records["attention_gallery"])
+    ft_stats, ft_gallery = attention_stats(eager, batches, sep_id, n_maps=records.attention_gallery)
     arrays = {f"finetuned_{k}": v for k, v in ft_stats.items()}
     arrays.update({f"pretrained_{k}": v for k, v in pre_stats.items()})
     arrays["example_index"] = np.sort(np.concatenate([b["index"].numpy() for b in batches]))
@@ -272,8 +273,8 @@ def record_attention(run: Run, finetuned: torch.nn.Module | None = None) -> None
 
 def record_single_removal(run: Run, model: torch.nn.Module) -> dict:
     """The dev metric with each single head, and each single MLP, removed (on a dev subset)."""
-    records = run.settings["records"]
-    batches = run.dev_sample_batches(records["single_removal_dev"], run.train_config.eval_batch_size)
+    records = run.settings.records
+    batches = run.dev_sample_batches(records.single_removal_dev, run.train_config.eval_batch_size)
     s = ModelStructure.of(model)
     head_full, mlp_full = ones_masks(s)
     key = search_metric(run.task)
@@ -336,26 +337,26 @@ def _no_subnetwork(run: Run, folder: Path, full: float, reason: str) -> dict:
 
 def draw_structured(run: Run, head_mask, mlp_mask, structure: ModelStructure) -> dict:
     """Good, random and bad s-pruning masks of one run from its good mask, saved with their provenance."""
-    opts = run.settings["search"]
+    opts = run.settings.search
     masks = {sub: structured_subnetwork(sub, head_mask, mlp_mask, seed=run.seed, task=run.task, method="s",
-                                        bernoulli=opts["bernoulli_random"]) for sub in SUBNETWORKS}
+                                        bernoulli=opts.bernoulli_random) for sub in SUBNETWORKS}
     for sub, (head, mlp) in masks.items():
         save_mask(run.dir / "prune_s" / "masks" / sub, {"head_mask": head, "mlp_mask": mlp}, structure,
                   "structured", model=run.plan.model, task=run.task, seed=run.seed, method="s", subnetwork=sub,
                   plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), streams=STREAMS,
-                  bernoulli=bool(opts["bernoulli_random"]), provenance=provenance(run.config()))
+                  bernoulli=opts.bernoulli_random, provenance=provenance(run.config()))
     return masks
 
 
 def _s_search(run: Run, model, full: float) -> dict:
-    opts = run.settings["search"]
+    opts = run.settings.search
     s = ModelStructure.of(model)
-    abs_per = run.settings["importance"]["abs_per"]
+    abs_per = run.settings.importance.abs_per
     result = s_prune_search(
         importance=lambda h, m: compute_importance(model, run.importance_batches, h, m, abs_per=abs_per),
         evaluate=lambda h, m: run.metric(model, head_mask=h, mlp_mask=m),
-        full_metric=full, n_layers=s.n_layers, n_heads=s.n_heads, fraction=opts["fraction"],
-        head_step=opts["head_step"], halve_phase2=opts["halve_phase2"],
+        full_metric=full, n_layers=s.n_layers, n_heads=s.n_heads, fraction=opts.fraction,
+        head_step=opts.head_step, halve_phase2=opts.halve_phase2,
         progress=(lambda r: _log(run, f"s step {r['step']} {r['phase']}: {r['metric']:.4f} "
                                       f"{'ok' if r['passed'] else 'stop'}")) if run.progress else None,
     )
@@ -419,12 +420,12 @@ def restore_m_masks(run: Run, subs: tuple[str, ...] = SUBNETWORKS) -> None:
 
 
 def _m_search(run: Run, model, full: float) -> dict:
-    opts = run.settings["search"]
+    opts = run.settings.search
     s = ModelStructure.of(model)
     weights = {k: v.detach().cpu().numpy() for k, v in prunable_tensors(model, s).items()}
     result = m_prune_search(
         weights, evaluate=lambda mask: run.metric(model, weight_mask=mask), full_metric=full,
-        fraction=opts["fraction"], max_steps=opts["m_max_steps"],
+        fraction=opts.fraction, max_steps=opts.m_max_steps,
         progress=(lambda r: _log(run, f"m step {r['step']} sparsity {r['sparsity']:.3f}: {r['metric']:.4f}"))
         if run.progress else None,
     )
@@ -520,11 +521,11 @@ def retrain(run: Run, method: str, sub: str) -> dict:
 # --- beyond the paper (METHOD.md section 10) ----------------------------------------------------
 
 def _check_beyond(run: Run) -> dict:
-    opts = run.settings["beyond_paper"]
-    if run.task not in opts["tasks"] or run.seed not in opts["seeds"]:
-        raise ValueError(f"{run.task} seed {run.seed} is not in plan {run.plan.name!r}'s beyond_paper runs "
-                         f"(tasks {opts['tasks']}, seeds {opts['seeds']}): add them to the plan's beyond_paper "
-                         "section")
+    opts = run.plan.beyond_paper
+    if run.task not in opts.tasks or run.seed not in opts.seeds:
+        raise ConfigError(f"{run.task} seed {run.seed} is not in plan {run.plan.name!r}'s beyond_paper runs "
+                          f"(tasks {list(opts.tasks)}, seeds {list(opts.seeds)}): add them to the plan's "
+                          "beyond_paper section")
     return opts
 
 
@@ -559,9 +560,9 @@ def lottery(run: Run, fraction: float, variant: str) -> dict:
     opts = _check_beyond(run)
     if variant not in LOTTERY_VARIANTS:
         raise ValueError(f"lottery variant must be one of {LOTTERY_VARIANTS}, got {variant!r}")
-    if not any(abs(float(fraction) - f) < 1e-9 for f in opts["head_fractions"]):
-        raise ValueError(f"head fraction {fraction} is not in the plan's beyond_paper.head_fractions "
-                         f"{opts['head_fractions']}")
+    if not any(abs(float(fraction) - f) < 1e-9 for f in opts.head_fractions):
+        raise ConfigError(f"head fraction {fraction} is not in the plan's beyond_paper.head_fractions "
+                          f"{list(opts.head_fractions)}")
     folder = lottery_dir(run, fraction, variant)
     record = {"experiment": "lottery", "fraction": float(fraction), "variant": variant}
     search = read_json(run.dir / "prune_s" / "search.json")
@@ -621,7 +622,7 @@ def super_masks(plan: Plan | str, task: str) -> dict:
         raise RuntimeError(f"no seed of {task} in plan {plan.name!r} has an s-pruning subnetwork (every search "
                            "was skipped, see prune_s/search.json): there are no super-survivors to find")
     heads, mlps = np.stack(heads), np.stack(mlps)  # (S, L, H), (S, L)
-    resize = plan.settings(task)["search"]["super_resize"]
+    resize = plan.settings(task).search.super_resize
     variants = super_survivor_masks(heads, mlps, seed=min(plan.seeds), task=task, resize=resize)
     structure = ModelStructure.from_description(good.meta["structure"])
     folder = super_dir(plan.name, task) / "masks"

@@ -1,6 +1,6 @@
 """Fine-tuning and evaluation: a plain loop, seeded, under optional fixed masks.
 
-The paper's hyperparameters are the defaults of :class:`TrainConfig`: AdamW, lr 2e-5, batch 32,
+The paper's hyperparameters are the defaults of :class:`lotterylib.plans.TrainConfig`: AdamW, lr 2e-5, batch 32,
 3 epochs, max length 128, linear decay without warm-up, no weight decay, gradient clipping at 1.0.
 """
 
@@ -18,44 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .masking import gates, weight_masks
+from .plans import TrainConfig  # noqa: F401 (the plan's train section; re-exported)
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    lr: float = 2e-5
-    batch_size: int = 32
-    epochs: float = 3.0
-    max_length: int = 128
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
-    max_grad_norm: float = 1.0
-    group_by_length: bool = True  # batches of similar length, padded per batch
-    pad_to: int | None = None  # pad every batch to this width (the paper's 128), for comparisons
-    eval_batch_size: int = 128
-    # "fp32" (the paper), or "bf16": the training forward pass under bfloat16 autocast, with fp32
-    # weights, optimizer state and loss. Evaluation, importance scores and searches stay fp32.
-    precision: str = "fp32"
-
-    def __post_init__(self):
-        if self.lr <= 0 or self.batch_size < 1 or self.epochs <= 0:
-            raise ValueError(f"TrainConfig needs lr > 0, batch_size >= 1 and epochs > 0; got {self}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}: use one of {sorted(PRECISIONS)} "
-                             "(train: {precision: bf16} in the plan)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "TrainConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training settings {unknown}; known: {sorted(known)}")
-        return cls(**dict(data))
 
 
 def default_device() -> torch.device:

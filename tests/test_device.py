@@ -95,8 +95,8 @@ def test_offline_dir_replaces_the_package(tmp_path, monkeypatch):
 
 def test_plans_check_their_weight_variant(tmp_path):
     text = (REPO / "plans" / "smoke.yaml").read_text()
-    assert Plan.load("smoke").settings("MRPC")["model_weights"] == "float32"  # the default
-    assert Plan.load("demo").settings("MRPC")["model_weights"] == "float16"
+    assert Plan.load("smoke").settings("MRPC").model_weights == "float32"  # the default
+    assert Plan.load("demo").settings("MRPC").model_weights == "float16"
     bad = tmp_path / "bad.yaml"
     bad.write_text(text + "model_weights: float8\n")
     with pytest.raises(ValueError, match="model_weights"):
@@ -110,8 +110,8 @@ def test_grid_has_every_stage_once_and_runs_stages_in_order():
     jobs, needs = device_grid.grid(plan, list(plan.tasks), list(plan.seeds))
     assert len(jobs) == len(set(jobs))
     n_runs = len(plan.tasks) * len(plan.seeds)
-    beyond = plan.raw["beyond_paper"]
-    n_beyond = len(beyond["tasks"]) * len(beyond["seeds"]) * (3 * len(beyond["head_fractions"]) + 2)
+    beyond = plan.beyond_paper
+    n_beyond = len(beyond.tasks) * len(beyond.seeds) * (3 * len(beyond.head_fractions) + 2)
     assert len(jobs) == n_runs * (1 + 2 + 6 + 3) + len(plan.tasks) + n_beyond
     assert sum(j.kind in ("lottery", "swap") for j in jobs) == n_beyond == 99
     order = sorted(jobs, key=lambda j: device_grid.priority(j, list(plan.seeds)))

@@ -39,8 +39,8 @@ def test_task_overrides_apply_to_one_task(tmp_path):
                                     "train": {"lr": 1e-3}, "data": {"max_train": 100},
                                     "task_overrides": {"SST-2": {"data": {"max_train": 50}, "train": {"epochs": 1}}}}))
     plan = Plan.load(path)
-    assert plan.settings("MRPC")["data"]["max_train"] == 100
-    assert plan.settings("SST-2")["data"]["max_train"] == 50
+    assert plan.settings("MRPC").data.max_train == 100
+    assert plan.settings("SST-2").data.max_train == 50
     assert plan.train_config("SST-2").epochs == 1 and plan.train_config("SST-2").lr == 1e-3
     with pytest.raises(ValueError, match="not in plan"):
         plan.settings("RTE")

@@ -118,11 +118,11 @@ def grid(plan, tasks, seeds) -> tuple[list[Job], dict[Job, list[Job]]]:
                     rt = Job("retrain", task, seed, "super", sub)
                     jobs.append(rt)
                     needs[rt] = [sm, Job("prune", task, seed, "s")]
-        beyond = plan.raw["beyond_paper"]
+        beyond = plan.beyond_paper
         for seed in seeds:  # METHOD.md section 10 (the Snakefile's beyond_results)
-            if task not in beyond["tasks"] or seed not in [int(s) for s in beyond["seeds"]]:
+            if task not in beyond.tasks or seed not in beyond.seeds:
                 continue
-            extra = [Job("lottery", task, seed, f"{float(f):.2f}", sub) for f in beyond["head_fractions"]
+            extra = [Job("lottery", task, seed, f"{f:.2f}", sub) for f in beyond.head_fractions
                      for sub in SUBNETWORKS] + [Job("swap", task, seed, None, v) for v in SWAP_VARIANTS]
             for job in extra:
                 jobs.append(job)
