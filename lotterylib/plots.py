@@ -24,9 +24,9 @@ def set_style() -> None:
 
 def table(df: pd.DataFrame, precision: int = 3, na_rep: str = ""):
     """A results table as the book shows it: no index column, numbers with ``precision`` decimals, text
-    left-aligned and wrapped; a missing number shows ``na_rep`` (say why it is missing: the library's formatted
-    tables do it cell by cell)."""
-    return (df.style.hide(axis="index").format(precision=precision, na_rep=na_rep)
+    left-aligned and wrapped, HTML special characters escaped ("p < 1e-16" is text); a missing number shows
+    ``na_rep`` (say why it is missing: the library's formatted tables do it cell by cell)."""
+    return (df.style.hide(axis="index").format(precision=precision, na_rep=na_rep, escape="html")
             .set_properties(**{"text-align": "left", "white-space": "normal"}))
 
 

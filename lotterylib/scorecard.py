@@ -781,7 +781,9 @@ def as_records(results: dict[str, dict[str, Finding]]) -> dict:
 # --- the page's tables, formatted -----------------------------------------------------------------------------
 
 def _num(x: float) -> str:
-    return f"{x:.3f}"
+    """Three decimals, without a negative zero."""
+    text = f"{x:.3f}"
+    return "0.000" if text == "-0.000" else text
 
 
 def interval_text(row) -> str:

@@ -257,3 +257,11 @@ def test_side_by_side_tables_show_numbers_and_reasons_never_nan():
     assert len(row["paper: gap [95 % interval]"].split("[")[1].split(",")[0].strip()) == len("-0.000")
     table = sc.claim_table(sc.c3(_summary(cells, tasks=("A", "B")), ref))
     assert "nan" not in table.to_string().lower() and list(table.columns)[0] == "task"
+
+
+def test_book_tables_hide_the_index_and_escape_text():
+    from lotterylib import plots
+
+    html = plots.table(pd.DataFrame({"evidence": ["kappa <= 0.4; p < 1e-16"], "x": [0.12345]})).to_html()
+    assert "&lt;= 0.4" in html and "0.123" in html and "0.12345" not in html
+    assert sc._num(-0.0004) == "0.000"
