@@ -19,8 +19,7 @@ built from those summaries (pairing can only narrow an interval where good and r
 together), and our side is also shown that way, so that the two can be read like for like.
 
 Every table is built from the result files present: a run not computed yet is counted as missing and shown so
-("not yet computed (k of N runs)"), never filled in. The module reads JSON and npz files only and imports no torch
-(a plan given by name is read through :mod:`lotterylib.plans`, which does).
+("not yet computed (k of N runs)"), never filled in. The module reads JSON and npz files only and imports no torch.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from scipy import stats
 
 from .compare import INCONCLUSIVE, LEVEL, ON_PAR, TOLERANCE, WORSE, Comparison, compare
 from .paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
+from .plans import Plan
 from .plots import SUBNETWORK_COLORS
 from .results import read_npz, run_dir
 from .subnetworks import SUBNETWORKS, SWAP_VARIANTS
@@ -68,12 +68,8 @@ def fraction_label(fraction: float) -> str:
     return f"f{float(fraction):.2f}"
 
 
-def _plan(plan):
-    if hasattr(plan, "raw"):
-        return plan
-    from .plans import Plan  # imports torch (through lotterylib.data); a Plan object passed in does not
-
-    return Plan.load(plan)
+def _plan(plan: Plan | str) -> Plan:
+    return plan if isinstance(plan, Plan) else Plan.load(plan)
 
 
 def _glue_sorted(tasks) -> list[str]:
@@ -690,7 +686,7 @@ def _interval(low: float, high: float) -> str:
 
 def _rel(row, prefix: str = "") -> str:
     """'gap/good 0.123 [0.050, 0.196], n = 3'"""
-    return f"gap/good {_num(row['rel_gap'])} {_interval(row['rel_low'], row['rel_high'])}, n = {row[prefix + 'n']}"
+    return f"gap/good {_num(row['rel_gap'])} {_interval(row['rel_low'], row['rel_high'])}, n = {int(row[prefix + 'n'])}"
 
 
 def _tasks_by_verdict(rows: pd.DataFrame, verdict_col: str = "verdict") -> dict[str, list[str]]:
@@ -709,6 +705,13 @@ def _verdict_counts(rows: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
+def _not_testable(ev: Evidence) -> tuple[set[str], str]:
+    """The section-10 tasks that can be judged, and a sentence on the others (empty if none)."""
+    ok, why = testable_tasks(ev)
+    left = [t for t in ev.scope.beyond_tasks if t in why]
+    return set(ok), " ".join(f"{t} is left out: {why[t]}." for t in left)
+
+
 def _lottery_conclusions(ev: Evidence) -> list[Conclusion]:
     topic = "Heads-only lottery curve"
     n_all, n_done = len(ev.lottery), int((ev.lottery["status"] == "done").sum())
@@ -717,7 +720,9 @@ def _lottery_conclusions(ev: Evidence) -> list[Conclusion]:
     if n_done == 0:
         return [Conclusion(topic, f"does random keep up with good at matched shares of heads removed? "
                                   f"{not_yet(0, n_all)}.")]
+    ok, left_out = _not_testable(ev)
     comp = lottery_comparisons(ev)
+    comp = comp[comp["task"].isin(ok)]
     topic += "" if n_done == n_all else f" ({n_done} of {n_all} runs so far)"
     summary, detail = [], []
     for fraction in ev.scope.fractions:
@@ -729,7 +734,8 @@ def _lottery_conclusions(ev: Evidence) -> list[Conclusion]:
         summary.append(f"at {head}, {_verdict_counts(rows)}")
         detail.append(f"{head} of heads removed: " + ", ".join(f"{r['task']} {_rel(r)}" for _, r in rows.iterrows()))
     out = [Conclusion(topic, "random against good at matched shares of heads removed (every MLP kept): "
-                      + "; ".join(summary) + ".", "Random's gap to good: " + "; ".join(detail) + ".")]
+                      + "; ".join(summary) + "." + (f" {left_out}" if left_out else ""),
+                      ("Random's gap to good: " + "; ".join(detail) + ".") if detail else "")]
     bad = comp[(comp["other"] == "bad") & (comp["n"] >= 2)]
     if len(bad):
         worse = bad[bad["verdict"] == WORSE]
@@ -743,7 +749,8 @@ def _lottery_conclusions(ev: Evidence) -> list[Conclusion]:
 
 # (random heads + good MLPs vs good, good heads + random MLPs vs good) -> what carries the gap
 CARRIERS = {(WORSE, ON_PAR): "the heads carry the gap", (ON_PAR, WORSE): "the MLPs carry the gap",
-            (WORSE, WORSE): "both parts open a gap, each on its own,", (ON_PAR, ON_PAR): "neither part alone opens a gap"}
+            (WORSE, WORSE): "both parts open a gap, each on its own,",
+            (ON_PAR, ON_PAR): "neither part alone opens a gap"}
 UNCLEAR = "no part clearly carries a gap yet"
 
 
@@ -755,9 +762,10 @@ def _swap_conclusions(ev: Evidence) -> list[Conclusion]:
     if done == 0:
         return [Conclusion(topic, f"do heads or MLPs carry the good-random gap? {not_yet(0, expected)}.")]
     table = swap_table(ev)
+    ok, left_out = _not_testable(ev)
     topic += "" if done == expected else f" ({done} of {expected} runs so far)"
     summary, detail = {}, []
-    for task in ev.scope.beyond_tasks:
+    for task in [t for t in ev.scope.beyond_tasks if t in ok]:
         t = table[table["task"] == task].set_index("arm")
         hr, mr, rr = (t.loc[a] for a in ("random_heads_good_mlps", "good_heads_random_mlps", "random"))
         if hr["n"] == 0 and mr["n"] == 0:
@@ -765,13 +773,14 @@ def _swap_conclusions(ev: Evidence) -> list[Conclusion]:
             continue
         carrier = CARRIERS.get((hr["vs_good_verdict"], mr["vs_good_verdict"]), UNCLEAR)
         summary.setdefault(carrier, []).append(task)
-        same = (f"; in {mr['same_as_good']} of {mr['n']} seeds good heads + random MLPs is the good mask itself (it "
-                "keeps every MLP)" if mr["same_as_good"] else "")
+        same = "".join(f"; in {r['same_as_good']} of {r['n']} seeds {r['name']} is the good mask itself"
+                       for r in (mr, hr) if r["same_as_good"])
         full = f"random {rr['vs_good_label']} ({_rel(rr, 'vs_good_')})" if rr["n"] else f"random {EMPTY}"
         detail.append(f"{task}: random heads + good MLPs {hr['vs_good_label']} ({_rel(hr, 'vs_good_')}), good heads "
                       f"+ random MLPs {mr['vs_good_label']} ({_rel(mr, 'vs_good_')}), {full}{same}")
-    text = "; ".join(f"{who} on {', '.join(tasks)}" for who, tasks in summary.items())
-    return [Conclusion(topic, text + ".", "Gaps to good: " + ". ".join(detail) + ".")]
+    text = "; ".join(f"{who} on {', '.join(tasks)}" for who, tasks in summary.items()) or "no testable task"
+    return [Conclusion(topic, text + "." + (f" {left_out}" if left_out else ""),
+                       ("Gaps to good: " + ". ".join(detail) + ".") if detail else "")]
 
 
 def gap_readings(ev: Evidence, table: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -1021,9 +1030,9 @@ def swap_view(ev: Evidence):
         else:
             row["good - this [95 % interval]: verdict"] = _verdict_cell(r, "vs_good_")
             row["gap / good"] = _num(r["rel_gap"]) if np.isfinite(r["rel_gap"]) else "no paired seeds yet"
-        row["note"] = (f"mask identical to good in {r['same_as_good']} of {r['n']} seeds (the good mask keeps every "
-                       "MLP)" if r["same_as_good"] and r["arm"] == "good_heads_random_mlps" else
-                       f"mask identical to good in {r['same_as_good']} of {r['n']} seeds" if r["same_as_good"] else "")
+        part = {"good_heads_random_mlps": "MLPs", "random_heads_good_mlps": "heads"}.get(r["arm"])
+        row["note"] = (f"the good mask itself in {r['same_as_good']} of {r['n']} seeds (its good mask keeps all or "
+                       f"none of the {part}: nothing to draw)" if r["same_as_good"] else "")
         rows.append(row)
     return _styled(pd.DataFrame(rows))
 
@@ -1055,6 +1064,8 @@ def steps_view(ev: Evidence):
 
 def gaps_view(ev: Evidence):
     table = gaps(ev)
+    if not len(table):
+        return _styled(pd.DataFrame({"task": ["none"], "good - random": ["no testable task yet (see the note below)"]}))
     rows = []
     for _, r in table.iterrows():
         n_text = (f"{r['n']} paired" if r["source"] == "ours" else f"{r['n_good']} good, {r['n_random']} random")

@@ -85,7 +85,8 @@ def make_tree(root: Path, *, random=True, lottery=True, swap=True, lottery_seeds
             run = results / task / f"seed_{seed}"
             _write(run / "finetune" / "metrics.json",
                    {"reported_metric": METRIC[task], "search_metric": METRIC[task],
-                    "metrics": {METRIC[task]: FULL[task] + 0.01 * i}, "majority_baseline": {METRIC[task]: MAJORITY[task]},
+                    "metrics": {METRIC[task]: FULL[task] + 0.01 * i},
+                    "majority_baseline": {METRIC[task]: MAJORITY[task]},
                     "structure": {"n_layers": 6, "n_heads": 12}})
             removed = (72, 6) if task == "WNLI" else (21 + 7 * i, 1 + i)
             _mask(run / "prune_s" / "masks" / "good.npz", *removed)
@@ -362,7 +363,8 @@ def test_figures_and_views_render_readably(results_root, paper_dir, kind):
     statement = beyond.scale_statement(ev)
     assert "tiny-bert" in statement and "6 layers x 12 heads = 72 heads, 6 MLPs" in statement
     assert ("ran on cuda:Test GPU (99 runs)" in statement) == (kind == "complete")
-    assert "tasks=CoLA,MRPC,STS-B" in beyond.rerun_command(ev) and "seeds=1,2,3 -- experiments" in beyond.rerun_command(ev)
+    command = beyond.rerun_command(ev)
+    assert "tasks=CoLA,MRPC,STS-B" in command and "seeds=1,2,3 -- experiments" in command
     plt_close()
 
 
@@ -414,3 +416,19 @@ def test_notebook_executes_on_a_synthetic_plan(results_root, paper_dir, tmp_path
     markdown = "\n".join(o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
     assert "{admonition} Verdict" in markdown and "54 of 81 runs so far" in markdown
     assert plan.name in markdown
+
+
+def test_a_task_whose_full_model_learned_nothing_is_left_out_and_said_so(results_root, paper_dir):
+    plan = make_tree(results_root)
+    for seed in SEEDS:  # MRPC's full model no better than its majority baseline
+        path = results_root / "results" / "beyondtest" / "MRPC" / f"seed_{seed}" / "finetune" / "metrics.json"
+        data = json.loads(path.read_text())
+        data["majority_baseline"]["acc"] = 0.9
+        path.write_text(json.dumps(data))
+    ev = beyond.gather(plan)
+    ok, why = beyond.testable_tasks(ev)
+    assert ok == ["CoLA", "STS-B"] and set(why) == {"MRPC", "WNLI"} and "majority baseline" in why["MRPC"]
+    text = "\n".join(beyond.conclusions(ev))
+    assert "at 25 %, on par on 2 of 2 tasks (CoLA, STS-B)" in text
+    assert text.count("MRPC is left out: the full model") == 2  # lottery curve and swap
+    assert "MRPC" not in set(beyond.gaps(ev)["task"])
