@@ -443,12 +443,13 @@ def _n_text(ns: list[int]) -> str:
 
 
 def _seeds_title(s: pd.DataFrame) -> str:
-    """'n = 3 seeds per point', or per variant where they differ: 'n per point: good 3, random 1-3, bad 2'."""
-    ns = {v: s.loc[s["variant"] == v, "n"].tolist() for v in LOTTERY_VARIANTS}
-    every = [n for v in ns.values() for n in v]
-    if every and min(every) == max(every):
-        return f"n = {every[0]} seed{'s' if every[0] != 1 else ''} per point"
-    return "n per point: " + ", ".join(f"{v} {_n_text(n)}" for v, n in ns.items() if n)
+    """'n = 3 seeds per point', or the range where points differ: 'n = 1-3 seeds per point' (the table below the
+    figure gives each point's n)."""
+    every = s["n"].tolist()
+    if not every:
+        return ""
+    text = _n_text(every)
+    return f"n = {text} seed{'' if text == '1' else 's'} per point"
 
 
 LOTTERY_LABELS = {"good": "good: least important heads removed", "random": "random heads removed",
@@ -729,10 +730,12 @@ def _lottery_conclusions(ev: Evidence) -> list[Conclusion]:
         rows = comp[(comp["fraction"] == fraction) & (comp["other"] == "random") & (comp["n"] > 0)]
         head = f"{100 * fraction:.0f} %"
         if not len(rows):
-            summary.append(f"at {head}, {EMPTY}")
+            summary.append(f"at {head}, no seed with both a good and a random run yet")
             continue
         summary.append(f"at {head}, {_verdict_counts(rows)}")
         detail.append(f"{head} of heads removed: " + ", ".join(f"{r['task']} {_rel(r)}" for _, r in rows.iterrows()))
+    if not detail:
+        summary = ["no seed has both a good and a random run at any share yet"]
     out = [Conclusion(topic, "random against good at matched shares of heads removed (every MLP kept): "
                       + "; ".join(summary) + "." + (f" {left_out}" if left_out else ""),
                       ("Random's gap to good: " + "; ".join(detail) + ".") if detail else "")]
@@ -787,7 +790,8 @@ def gap_readings(ev: Evidence, table: pd.DataFrame | None = None) -> pd.DataFram
     """Per task with both sides: how our gap and the paper's relate, like for like (both unpaired, relative to
     the good mean).
 
-    ``reading``: ``not yet`` (fewer than two of our random runs), ``agree`` (the same verdict), ``spread`` (the
+    ``reading``: ``not yet`` (fewer than two of our random runs), ``undecided`` (both inconclusive), ``agree``
+    (the same verdict otherwise), ``spread`` (the
     verdicts differ, yet the paper's gap lies inside our interval: the effect sizes are compatible, and the
     width of the intervals, the spread of the runs, makes the difference) or ``departure`` (the verdicts differ
     and our interval excludes the paper's gap: the effect itself differs)."""
@@ -809,6 +813,8 @@ def gap_readings(ev: Evidence, table: pd.DataFrame | None = None) -> pd.DataFram
                "n_random": like["n_random"], "expected": like["expected"]}
         if not np.isfinite(like["rel_low"]):
             row["reading"] = "not yet"
+        elif like["verdict"] == paper["verdict"] == INCONCLUSIVE:
+            row["reading"] = "undecided"
         elif like["verdict"] == paper["verdict"]:
             row["reading"] = "agree"
         elif like["rel_low"] <= paper["rel_gap"] <= like["rel_high"]:
@@ -824,6 +830,8 @@ READINGS = {
                "inside our interval; its random runs' std is {ratios} ours."),
     "departure": ("A real departure", "on {tasks}: our interval excludes the paper's gap."),
     "agree": ("The same verdict as the paper's data", "on {tasks} (like for like)."),
+    "undecided": ("Undecided on both sides", "on {tasks}: neither our runs nor the paper's tell on par from worse "
+                  "yet."),
 }
 
 

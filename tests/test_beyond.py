@@ -432,3 +432,17 @@ def test_a_task_whose_full_model_learned_nothing_is_left_out_and_said_so(results
     assert "at 25 %, on par on 2 of 2 tasks (CoLA, STS-B)" in text
     assert text.count("MRPC is left out: the full model") == 2  # lottery curve and swap
     assert "MRPC" not in set(beyond.gaps(ev)["task"])
+
+
+def test_first_runs_in_say_what_they_cannot_tell_yet(results_root, paper_dir):
+    plan = make_tree(results_root, lottery=False, swap=False, random_seeds=(1, 2))
+    run = results_root / "results" / "beyondtest" / "CoLA" / "seed_1" / "lottery" / "f0.25_random" / "metrics.json"
+    _score_file(run, "CoLA", 0.27, experiment="lottery", fraction=0.25, variant="random", heads_kept=54, mlps_kept=6)
+    ev = beyond.gather(plan)
+    text = "\n".join(beyond.conclusions(ev))
+    assert "**Heads-only lottery curve (1 of 81 runs so far)**" in text
+    assert "no seed has both a good and a random run at any share yet" in text
+    readings = beyond.gap_readings(ev).set_index("task")["reading"]
+    assert set(readings) <= {"undecided", "spread", "agree", "departure"}  # two random runs: an interval exists
+    fig = beyond.lottery_figure(ev)
+    assert fig.axes[0].get_title() == "CoLA\nn = 0-1 seeds per point"
