@@ -60,19 +60,71 @@ def scale_statement(plan: Plan | str) -> str:
         commits = sorted({p.get("git_commit") or "unknown" for p in made})
         versions = sorted({p["lotterylib_version"] for p in made})
         dates = sorted(p["created"][:10] for p in made)
-        devices = pd.Series([p["device"] for p in made]).value_counts()
         weights = sorted({(p.get("config", {}).get("settings") or {}).get("model_weights", "float32") for p in made})
         stacks = sorted({f"torch {p['torch']}, transformers {p['transformers']}" for p in made})
-        where = " and ".join(f"{device} ({n} result file{'s' if n != 1 else ''})" for device, n in devices.items())
+        where = f"result files made {device_statement(plan)}"
         origin = (f" Runs made with lotterylib {', '.join(versions)} at git commit "
                   f"{', '.join(c[:10] for c in commits)}, {dates[0]}"
-                  f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}, on {where}; "
+                  f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}; {where}; "
                   f"{'; '.join(stacks)}; from {' and '.join(weights)} pre-trained weights.")
     super_note = (f" Super-survivor re-fine-tunes: {n_super} of {len(plan.tasks) * len(plan.seeds) * len(SUBNETWORKS)}."
                   if n_super or len(plan.seeds) > 1 else "")
     return (f"Built from the **{plan.name}** plan: {plan.description} (model `{plan.model}`). Tasks: "
             f"{', '.join(plan.tasks)}; seeds: {', '.join(map(str, plan.seeds))}. Result files present: "
             f"{done} of {total}.{super_note}{origin}")
+
+
+def _device_label(device: str) -> str:
+    return "CPU" if device == "cpu" else f"GPU ({device.split(':', 1)[-1]})" if device.startswith("cuda") else device
+
+
+def _kind_of(stage: str) -> str:
+    if stage == "finetune":
+        return "fine-tunes"
+    if stage.startswith("prune_"):
+        return "searches"
+    if stage.startswith("retrain_"):
+        method, sub = stage[len("retrain_"):].split("_", 1)
+        return f"{method}-{sub} re-fine-tunes"
+    return f"{stage} re-fine-tunes"
+
+
+def devices_by_kind(plan: Plan | str) -> pd.DataFrame:
+    """How many result files of each kind of run were made on which device (from each file's provenance):
+    one row per (kind, device) with ``n``. Kinds: fine-tunes, searches, <method>-<subnetwork> re-fine-tunes
+    (method m, s or super), lottery and swap re-fine-tunes (METHOD.md section 10)."""
+    plan = _plan(plan)
+    rows = []
+    stages = list(STAGES) + [f"retrain_super_{s}" for s in SUBNETWORKS]
+    for stage in stages:
+        for task, seed, data in _each(plan, f"{stage}/{_stage_file(stage)}"):
+            if "provenance" in data and "metrics" in data or stage.startswith(("finetune", "prune")):
+                rows.append({"kind": _kind_of(stage), "device": _device_label(data["provenance"]["device"])})
+    for experiment in ("lottery", "swap"):
+        for task in plan.tasks:
+            for seed in plan.seeds:
+                folder = run_dir(plan.name, task, seed) / experiment
+                for metrics in sorted(folder.glob("*/metrics.json")) if folder.exists() else []:
+                    data = _read(metrics)
+                    if data is not None and "metrics" in data:
+                        rows.append({"kind": f"{experiment} re-fine-tunes",
+                                     "device": _device_label(data["provenance"]["device"])})
+    if not rows:
+        return pd.DataFrame(columns=["kind", "device", "n"])
+    return pd.DataFrame(rows).value_counts(["kind", "device"], sort=False).rename("n").reset_index()
+
+
+def device_statement(plan: Plan | str) -> str:
+    """Where each kind of run was made, in words, device by device: "on CPU: s-random 3, lottery 2; on GPU
+    (...): fine-tunes 30, ..." (counts of result files)."""
+    table = devices_by_kind(plan)
+    if table.empty:
+        return "no runs yet"
+    parts = []
+    for device, sub in table.groupby("device", sort=False):
+        kinds = ", ".join(f"{row.kind.replace(' re-fine-tunes', '')} {row.n}" for row in sub.itertuples())
+        parts.append(f"on {device}: {kinds}")
+    return "; ".join(parts)
 
 
 def full_scores(plan: Plan | str) -> pd.DataFrame:

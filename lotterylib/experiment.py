@@ -43,7 +43,7 @@ from .metrics import compute_metrics, majority_baseline, reported_metric, search
 from .models import load_model, load_tokenizer
 from .plans import Plan
 from .pruning import m_prune_search, s_prune_search
-from .results import checkpoint_dir, provenance, read_json, results_root, run_dir, write_json, write_npz
+from .results import checkpoint_dir, provenance, read_json, results_root, run_dir, staged, write_json, write_npz
 from .shrink import remove_components
 from .structure import ModelStructure
 from .seeding import rng_for
@@ -230,7 +230,6 @@ def finetune(run: Run) -> dict:
     train_seconds = time.perf_counter() - start
     metrics, predictions = evaluate_with_predictions(model, run.dev_batches, run.task)
     _save_checkpoint(run, model)
-    _write_predictions(run, run.dir / "finetune" / "predictions.npz", full=predictions)
     baseline = majority_baseline(run.task, run.train_split.labels, run.dev_split.labels)
     out = {
         "task": run.task, "seed": run.seed, "metrics": metrics, "majority_baseline": baseline,
@@ -238,16 +237,18 @@ def finetune(run: Run) -> dict:
         "n_train": len(run.train_split), "n_dev": len(run.dev_split), "curve": curve,
         "train_seconds": train_seconds, "structure": ModelStructure.of(model).describe(),
     }
-    write_json(run.dir / "finetune" / "metrics.json", out, run.config())
-    _log(run, f"fine-tuned: {metrics}")
-    record_attention(run, model)
-    if run.seed in run.settings.records.single_removal_seeds:
-        record_single_removal(run, model)
+    with staged(run.dir / "finetune") as folder:  # the stage's files replace the old ones only all together
+        _write_predictions(run, folder / "predictions.npz", full=predictions)
+        write_json(folder / "metrics.json", out, run.config())
+        _log(run, f"fine-tuned: {metrics}")
+        record_attention(run, model, folder)
+        if run.seed in run.settings.records.single_removal_seeds:
+            record_single_removal(run, model, folder)
     out["seconds"] = time.perf_counter() - start
     return out
 
 
-def record_attention(run: Run, finetuned: torch.nn.Module | None = None) -> None:
+def record_attention(run: Run, finetuned: torch.nn.Module | None = None, folder: Path | None = None) -> None:
     """Per-head attention statistics on a fixed dev sample, fine-tuned and pre-trained weights."""
     records = run.settings.records
     batches = run.dev_sample_batches(records.attention_examples, 16)
@@ -262,16 +263,17 @@ def record_attention(run: Run, finetuned: torch.nn.Module | None = None) -> None
     arrays = {f"finetuned_{k}": v for k, v in ft_stats.items()}
     arrays.update({f"pretrained_{k}": v for k, v in pre_stats.items()})
     arrays["example_index"] = np.sort(np.concatenate([b["index"].numpy() for b in batches]))
-    write_npz(run.dir / "finetune" / "attention.npz", **arrays)
+    folder = folder or run.dir / "finetune"
+    write_npz(folder / "attention.npz", **arrays)
     gallery = {}
     for which, items in (("finetuned", ft_gallery), ("pretrained", pre_gallery)):
         for i, item in enumerate(items):
             gallery[f"{which}_{i}_maps"] = item["maps"]
             gallery[f"{which}_{i}_tokens"] = np.asarray(item["tokens"])
-    write_npz(run.dir / "finetune" / "gallery.npz", **gallery)
+    write_npz(folder / "gallery.npz", **gallery)
 
 
-def record_single_removal(run: Run, model: torch.nn.Module) -> dict:
+def record_single_removal(run: Run, model: torch.nn.Module, folder: Path | None = None) -> dict:
     """The dev metric with each single head, and each single MLP, removed (on a dev subset)."""
     records = run.settings.records
     batches = run.dev_sample_batches(records.single_removal_dev, run.train_config.eval_batch_size)
@@ -291,7 +293,7 @@ def record_single_removal(run: Run, model: torch.nn.Module) -> dict:
         mlps[layer] = evaluate(model, batches, run.task, mlp_mask=mask)[key]
     out = {"metric": key, "n_examples": int(sum(len(b["index"]) for b in batches)), "full": base,
            "head_removed": heads, "mlp_removed": mlps}
-    write_json(run.dir / "finetune" / "single_removal.json", out, run.config())
+    write_json((folder or run.dir / "finetune") / "single_removal.json", out, run.config())
     return out
 
 
@@ -310,7 +312,8 @@ def prune(run: Run, method: str) -> dict:
     start = time.perf_counter()
     model = run.finetuned_model()
     full = run.metric(model)
-    search = _s_search(run, model, full) if method == "s" else _m_search(run, model, full)
+    with staged(run.dir / f"prune_{method}") as folder:  # replaces the old search's files only all together
+        search = _s_search(run, model, full, folder) if method == "s" else _m_search(run, model, full, folder)
     out = {"method": method, "full_metric": full, **search, "seconds": time.perf_counter() - start}
     _log(run, f"{method}-pruning done: {out.get('pruned', {}).get('good', {}).get('metric')}")
     return out
@@ -335,20 +338,20 @@ def _no_subnetwork(run: Run, folder: Path, full: float, reason: str) -> dict:
     return {"no_subnetwork": reason}
 
 
-def draw_structured(run: Run, head_mask, mlp_mask, structure: ModelStructure) -> dict:
+def draw_structured(run: Run, head_mask, mlp_mask, structure: ModelStructure, folder: Path | None = None) -> dict:
     """Good, random and bad s-pruning masks of one run from its good mask, saved with their provenance."""
     opts = run.settings.search
     masks = {sub: structured_subnetwork(sub, head_mask, mlp_mask, seed=run.seed, task=run.task, method="s",
                                         bernoulli=opts.bernoulli_random) for sub in SUBNETWORKS}
     for sub, (head, mlp) in masks.items():
-        save_mask(run.dir / "prune_s" / "masks" / sub, {"head_mask": head, "mlp_mask": mlp}, structure,
+        save_mask((folder or run.dir / "prune_s") / "masks" / sub, {"head_mask": head, "mlp_mask": mlp}, structure,
                   "structured", model=run.plan.model, task=run.task, seed=run.seed, method="s", subnetwork=sub,
                   plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), streams=STREAMS,
                   bernoulli=opts.bernoulli_random, provenance=provenance(run.config()))
     return masks
 
 
-def _s_search(run: Run, model, full: float) -> dict:
+def _s_search(run: Run, model, full: float, folder: Path) -> dict:
     opts = run.settings.search
     s = ModelStructure.of(model)
     abs_per = run.settings.importance.abs_per
@@ -360,14 +363,13 @@ def _s_search(run: Run, model, full: float) -> dict:
         progress=(lambda r: _log(run, f"s step {r['step']} {r['phase']}: {r['metric']:.4f} "
                                       f"{'ok' if r['passed'] else 'stop'}")) if run.progress else None,
     )
-    folder = run.dir / "prune_s"
     summary = {**result.summary(), "trace": result.trace}
     write_json(folder / "search.json", summary, run.config())
     if result.skipped:
         return {"skipped": result.skipped}
     if no_subnetwork_reason(summary):
         return _no_subnetwork(run, folder, full, no_subnetwork_reason(summary))
-    masks = draw_structured(run, result.head_mask, result.mlp_mask, s)
+    masks = draw_structured(run, result.head_mask, result.mlp_mask, s, folder)
     pruned = _evaluate_subnetworks(run, model, masks, "structured", folder)
     for sub, (head, mlp) in masks.items():
         pruned[sub].update(heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
@@ -419,7 +421,7 @@ def restore_m_masks(run: Run, subs: tuple[str, ...] = SUBNETWORKS) -> None:
                         for sub in subs}, s)
 
 
-def _m_search(run: Run, model, full: float) -> dict:
+def _m_search(run: Run, model, full: float, folder: Path) -> dict:
     opts = run.settings.search
     s = ModelStructure.of(model)
     weights = {k: v.detach().cpu().numpy() for k, v in prunable_tensors(model, s).items()}
@@ -429,7 +431,6 @@ def _m_search(run: Run, model, full: float) -> dict:
         progress=(lambda r: _log(run, f"m step {r['step']} sparsity {r['sparsity']:.3f}: {r['metric']:.4f}"))
         if run.progress else None,
     )
-    folder = run.dir / "prune_m"
     summary = {**result.summary(), "trace": result.trace}
     write_json(folder / "search.json", summary, run.config())
     if result.skipped:
@@ -455,6 +456,12 @@ def super_dir(plan: str, task: str) -> Path:
     return results_root() / plan / task / "super"
 
 
+def _expected(run: Run, method: str) -> dict:
+    """What a mask's sidecar must say to be used by this run: same model, plan, task, method (and seed)."""
+    out = {"model": run.plan.model, "plan": run.plan.name, "task": run.task, "method": method}
+    return out if method == "super" else {**out, "seed": run.seed}
+
+
 def load_subnetwork(run: Run, method: str, sub: str) -> dict:
     """The masks of one subnetwork as keyword arguments for training/evaluation."""
     if method not in RETRAIN_METHODS or sub not in SUBNETWORKS:
@@ -465,17 +472,18 @@ def load_subnetwork(run: Run, method: str, sub: str) -> dict:
         if not path.with_suffix(".npz").exists() or \
                 read_json(path.with_suffix(".json")).get("streams") != STREAMS:
             restore_m_masks(run, ("random",) if sub == "random" else SUBNETWORKS)
-        return {"weight_mask": load_mask(path).arrays}
+        return {"weight_mask": load_mask(path, expect=_expected(run, "m")).arrays}
     folder = run.dir / "prune_s" / "masks" if method == "s" else super_dir(run.plan.name, run.task) / "masks"
-    arrays = load_mask(folder / sub, expect={"task": run.task}).arrays
+    arrays = load_mask(folder / sub, expect=_expected(run, method)).arrays
     return {"head_mask": arrays["head_mask"], "mlp_mask": arrays["mlp_mask"]}
 
 
-def refinetune(run: Run, folder: Path, masks: dict, **record) -> dict:
+def refinetune(run: Run, folder: Path, masks: dict, save=None, **record) -> dict:
     """The one re-fine-tuning path of every stage: rewind to the pre-trained weights (classifier from the
     run's seed), apply the masks (heads and MLPs cut out of the weights, weight masks as
     parametrisations), fine-tune with the plan's settings and seed, evaluate on dev; writes
-    ``predictions.npz``, then ``metrics.json``."""
+    ``predictions.npz`` and ``metrics.json`` (and what ``save(folder)`` writes) into a temporary folder that
+    replaces ``folder`` only when all are written."""
     masks = dict(masks)
     start = time.perf_counter()
     model = run.new_model()
@@ -488,8 +496,11 @@ def refinetune(run: Run, folder: Path, masks: dict, **record) -> dict:
            "seconds": time.perf_counter() - start}
     if removed is not None:
         out["removed"] = removed
-    _write_predictions(run, folder / "predictions.npz", predictions=predictions)
-    write_json(folder / "metrics.json", out, run.config(**record))
+    with staged(folder) as tmp:
+        if save is not None:
+            save(tmp)
+        _write_predictions(run, tmp / "predictions.npz", predictions=predictions)
+        write_json(tmp / "metrics.json", out, run.config(**record))
     _log(run, f"re-fine-tuned {record}: {metrics}")
     return out
 
@@ -574,11 +585,12 @@ def lottery(run: Run, fraction: float, variant: str) -> dict:
     head = heads_removed_mask(variant, scores, float(fraction), seed=run.seed, task=run.task)
     mlp = np.ones(scores.shape[0], dtype=np.float32)
     structure = ModelStructure.from_description(read_json(run.dir / "finetune" / "metrics.json")["structure"])
-    save_mask(folder / "mask", {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
-              model=run.plan.model, task=run.task, seed=run.seed, method="lottery", subnetwork=variant,
-              fraction=float(fraction), plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
-              streams=STREAMS, provenance=provenance(run.config(**record)))
-    return refinetune(run, folder, {"head_mask": head, "mlp_mask": mlp}, **record,
+    def save(tmp: Path) -> None:
+        save_mask(tmp / "mask", {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
+                  model=run.plan.model, task=run.task, seed=run.seed, method="lottery", subnetwork=variant,
+                  fraction=float(fraction), plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
+                  streams=STREAMS, provenance=provenance(run.config(**record)))
+    return refinetune(run, folder, {"head_mask": head, "mlp_mask": mlp}, save, **record,
                       heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
 
 
@@ -593,15 +605,16 @@ def swap(run: Run, variant: str) -> dict:
     nothing = _record_no_subnetwork(run, folder, read_json(run.dir / "prune_s" / "search.json"), **record)
     if nothing is not None:
         return nothing
-    good = load_mask(run.dir / "prune_s" / "masks" / "good", expect={"task": run.task, "seed": run.seed})
+    good = load_mask(run.dir / "prune_s" / "masks" / "good", expect=_expected(run, "s"))
     head, mlp = swap_subnetwork(variant, good.arrays["head_mask"], good.arrays["mlp_mask"], seed=run.seed,
                                 task=run.task)
     structure = ModelStructure.from_description(good.meta["structure"])
-    save_mask(folder / "mask", {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
-              model=run.plan.model, task=run.task, seed=run.seed, method="swap", subnetwork=variant,
-              plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), streams=STREAMS,
-              provenance=provenance(run.config(**record)))
-    return refinetune(run, folder, {"head_mask": head, "mlp_mask": mlp}, **record,
+    def save(tmp: Path) -> None:
+        save_mask(tmp / "mask", {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
+                  model=run.plan.model, task=run.task, seed=run.seed, method="swap", subnetwork=variant,
+                  plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), streams=STREAMS,
+                  provenance=provenance(run.config(**record)))
+    return refinetune(run, folder, {"head_mask": head, "mlp_mask": mlp}, save, **record,
                       heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()))
 
 
@@ -614,7 +627,8 @@ def super_masks(plan: Plan | str, task: str) -> dict:
         folder = run_dir(plan.name, task, seed) / "prune_s"
         if no_subnetwork_reason(read_json(folder / "search.json")):
             continue  # no subnetwork: the search was skipped or removed nothing (recorded in search.json)
-        good = load_mask(folder / "masks" / "good", expect={"task": task})
+        good = load_mask(folder / "masks" / "good", expect={"model": plan.model, "plan": plan.name, "task": task,
+                                                            "seed": seed, "method": "s"})
         heads.append(good.arrays["head_mask"])
         mlps.append(good.arrays["mlp_mask"])
         seeds.append(seed)
@@ -625,13 +639,13 @@ def super_masks(plan: Plan | str, task: str) -> dict:
     resize = plan.settings(task).search.super_resize
     variants = super_survivor_masks(heads, mlps, seed=min(plan.seeds), task=task, resize=resize)
     structure = ModelStructure.from_description(good.meta["structure"])
-    folder = super_dir(plan.name, task) / "masks"
     config = {"plan": plan.name, "model": plan.model, "task": task, "seeds": seeds, "resize": resize}
-    for sub, (head, mlp) in variants.items():
-        save_mask(folder / sub, {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
-                  model=plan.model, task=task, seeds=seeds, method="super", subnetwork=sub,
-                  plan=plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), resize=resize,
-                  streams=STREAMS, provenance=provenance(config))
+    with staged(super_dir(plan.name, task) / "masks") as folder:
+        for sub, (head, mlp) in variants.items():
+            save_mask(folder / sub, {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
+                      model=plan.model, task=task, seeds=seeds, method="super", subnetwork=sub,
+                      plan=plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), resize=resize,
+                      streams=STREAMS, provenance=provenance(config))
     return {sub: {"heads_kept": int(h.sum()), "mlps_kept": int(m.sum())} for sub, (h, m) in variants.items()}
 
 
@@ -698,7 +712,7 @@ def redraw(run: Run) -> list[str]:
         if method == "s":
             if not _stale(folder / "masks" / "random.json") and not _stale(folder / "masks" / "bad.json"):
                 continue
-            good = load_mask(folder / "masks" / "good", expect={"task": run.task, "seed": run.seed})
+            good = load_mask(folder / "masks" / "good", expect=_expected(run, "s"))
             structure = ModelStructure.from_description(good.meta["structure"])
             masks = draw_structured(run, good.arrays["head_mask"], good.arrays["mlp_mask"], structure)
             redrawn = ("random", "bad")

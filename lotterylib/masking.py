@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .errors import MaskError
 from .structure import ModelStructure
 
 
@@ -29,10 +30,18 @@ def _as_gate(mask, device: torch.device | None = None) -> torch.Tensor:
 
 def _validate_gate(gate: torch.Tensor, expected: tuple[int, ...], what: str) -> None:
     if tuple(gate.shape) != expected and tuple(gate.shape[1:]) != expected:
-        raise ValueError(
+        raise MaskError(
             f"{what} has shape {tuple(gate.shape)}, but this model needs {expected} "
             f"(or (batch, *{expected}) for per-example gates): was it made for another model?"
         )
+    if not bool(torch.isfinite(gate.detach()).all()):
+        raise MaskError(f"{what} holds NaN or inf: a gate may scale a component, but only by a finite number")
+
+
+def _check_batch(gate: torch.Tensor, batch: int, what: str) -> None:
+    if gate.shape[0] != batch:
+        raise MaskError(f"per-example {what} has {gate.shape[0]} rows, but this batch has {batch} examples: "
+                        "give one gate row per example (or an unbatched gate for all)")
 
 
 def _head_pre_hook(layer: int, gate: torch.Tensor, n_heads: int):
@@ -41,6 +50,8 @@ def _head_pre_hook(layer: int, gate: torch.Tensor, n_heads: int):
     def hook(module, args):
         context = args[0]  # (B, T, H*d)
         b, t, width = context.shape
+        if per_example:
+            _check_batch(gate, b, "head_mask")
         g = gate[:, layer] if per_example else gate[layer]  # (B, H) or (H,)
         g = g.to(context.dtype).reshape(-1 if per_example else 1, 1, n_heads, 1)
         scaled = (context.view(b, t, n_heads, width // n_heads) * g).view(b, t, width)
@@ -53,6 +64,8 @@ def _mlp_hook(layer: int, gate: torch.Tensor):
     per_example = gate.dim() == 2
 
     def hook(module, args, output):  # output: (B, T, hidden)
+        if per_example:
+            _check_batch(gate, output.shape[0], "mlp_mask")
         g = gate[:, layer].reshape(-1, 1, 1) if per_example else gate[layer]
         return output * g.to(output.dtype)
 
@@ -118,15 +131,20 @@ def validate_weight_masks(model: nn.Module, masks: Mapping[str, object], structu
     expected = {name: tuple(t.shape) for name, t in prunable_tensors(model, structure).items()}
     unknown = sorted(set(masks) - set(expected))
     if unknown:
-        raise ValueError(
+        raise MaskError(
             f"weight masks name tensors that are not m-prunable in this model: {unknown[:3]}"
             f"{' ...' if len(unknown) > 3 else ''}; masks must come from the same model architecture"
         )
     for name, mask in masks.items():
         shape = tuple(np.shape(mask))
         if shape != expected[name]:
-            raise ValueError(f"weight mask {name!r} has shape {shape}, the tensor has {expected[name]}: "
-                             "the mask was made for another model")
+            raise MaskError(f"weight mask {name!r} has shape {shape}, the tensor has {expected[name]}: "
+                            "the mask was made for another model")
+        values = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+        if not np.isin(values, (0, 1)).all():
+            raise MaskError(f"weight mask {name!r} holds values other than 0 and 1 (e.g. "
+                            f"{values[~np.isin(values, (0, 1))].ravel()[:3].tolist()}): a weight mask keeps (1) or "
+                            "prunes (0); it never scales trained weights")
 
 
 def apply_weight_masks(model: nn.Module, masks: Mapping[str, object], structure=None) -> int:

@@ -19,7 +19,8 @@ from typing import Mapping
 import numpy as np
 
 from . import __version__
-from .results import atomic_write
+from .errors import MaskError, MissingError, ResultFileError
+from .results import atomic_write, read_json, read_npz
 from .structure import PRUNABLE, ModelStructure
 
 KINDS = ("structured", "weights")
@@ -56,6 +57,7 @@ def save_mask(
     if kind not in KINDS:
         raise ValueError(f"mask kind must be one of {KINDS}, got {kind!r}")
     stem = _stem(path)
+    _check_values(stem, kind, arrays)
     packed = {k: np.asarray(v).astype(np.bool_ if kind == "weights" else np.float32) for k, v in arrays.items()}
     sidecar = {
         "kind": kind, "convention": "1 = kept, 0 = pruned", "structure": structure.describe(),
@@ -86,33 +88,48 @@ def load_mask(
     npz, sidecar = stem.with_suffix(".npz"), stem.with_suffix(".json")
     for file in (npz, sidecar):
         if not file.exists():
-            raise FileNotFoundError(f"mask file {file} is missing: a mask is a .npz plus its .json sidecar, "
-                                    "written together by lotterylib.masks_io.save_mask")
-    meta = json.loads(sidecar.read_text())
-    with np.load(npz, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+            raise MissingError(f"mask file {file} is missing: a mask is a .npz plus its .json sidecar, "
+                               "written together by lotterylib.masks_io.save_mask; re-run the stage that writes it")
+    meta = read_json(sidecar)
+    arrays = read_npz(npz)
+    if meta.get("kind") not in KINDS:
+        raise ResultFileError(f"mask sidecar {sidecar} has kind {meta.get('kind')!r}, not one of {KINDS}: re-run the "
+                              "stage that writes it")
+    _check_values(stem, meta["kind"], arrays)
     for key, value in (expect or {}).items():
         if meta.get(key) != value:
-            raise ValueError(f"mask {stem} was saved with {key}={meta.get(key)!r}, expected {value!r}: "
-                             "load the mask made for this run")
+            raise ResultFileError(f"mask {stem} was saved with {key}={meta.get(key)!r}, expected {value!r}: "
+                                  "load the mask made for this run (or re-run the stage that writes it)")
     if structure is not None:
         _check_structure(stem, meta, arrays, structure)
     return MaskFile(arrays, meta)
 
 
+def _check_values(stem: Path, kind: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Masks hold 0 (pruned) and 1 (kept) only: a 0.5 would scale trained weights, a NaN would poison them."""
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype == np.bool_:
+            continue
+        if not np.isin(value, (0, 1)).all():
+            bad = value[~np.isin(value, (0, 1))].ravel()[:3].tolist()
+            raise MaskError(f"mask {stem}: {key} holds values other than 0 and 1 (e.g. {bad}); a saved {kind} mask "
+                            "keeps (1) or prunes (0)")
+
+
 def _check_structure(stem: Path, meta: dict, arrays: dict, structure: ModelStructure) -> None:
     saved = meta.get("structure", {})
     if saved and saved != structure.describe():
-        raise ValueError(f"mask {stem} was made for a model with {saved}, this model has "
+        raise MaskError(f"mask {stem} was made for a model with {saved}, this model has "
                          f"{structure.describe()}: use a mask of the same model")
     if meta["kind"] == "structured":
         expected = {"head_mask": (structure.n_layers, structure.n_heads), "mlp_mask": (structure.n_layers,)}
         for key, shape in expected.items():
             if key in arrays and arrays[key].shape != shape:
-                raise ValueError(f"{key} in {stem} has shape {arrays[key].shape}, this model needs {shape}")
+                raise MaskError(f"{key} in {stem} has shape {arrays[key].shape}, this model needs {shape}")
     else:
         valid = {structure.param_name(layer, name, kind) for layer in range(structure.n_layers)
                  for name, kind in PRUNABLE}
         unknown = sorted(set(arrays) - valid)
         if unknown:
-            raise ValueError(f"weight mask {stem} names tensors this model lacks: {unknown[:3]}")
+            raise MaskError(f"weight mask {stem} names tensors this model lacks: {unknown[:3]}")

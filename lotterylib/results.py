@@ -10,15 +10,20 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
+import zipfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from . import __version__
+from .errors import MissingError, ResultFileError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,11 +106,21 @@ def write_json(path: Path, payload: dict, config: dict | None = None) -> Path:
 
 
 def read_json(path: Path) -> dict:
+    """A result file's JSON; a missing file raises :class:`MissingError`, a corrupt or half-written one
+    :class:`ResultFileError`, each naming the file and the fix."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"result file {path} is missing: run the stage that writes it "
-                                "(see the book's 're-run it yourself' page)")
-    return json.loads(path.read_text())
+        raise MissingError(f"result file {path} is missing: run the stage that writes it "
+                           "(see the book's 're-run it yourself' page)")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ResultFileError(f"result file {path} is corrupt or half-written ({err}): delete it and re-run the "
+                              "stage that writes it") from None
+    if not isinstance(data, dict):
+        raise ResultFileError(f"result file {path} holds a {type(data).__name__}, not a JSON object: delete it and "
+                              "re-run the stage that writes it")
+    return data
 
 
 def write_npz(path: Path, **arrays) -> Path:
@@ -116,8 +131,36 @@ def write_npz(path: Path, **arrays) -> Path:
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """A result file's arrays (never pickles); missing or corrupt files are refused naming the file and the fix."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"result file {path} is missing: run the stage that writes it")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        raise MissingError(f"result file {path} is missing: run the stage that writes it")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
+        raise ResultFileError(f"result file {path} is corrupt or half-written ({type(err).__name__}: {err}): delete "
+                              "it and re-run the stage that writes it") from None
+
+
+@contextmanager
+def staged(folder: Path) -> Iterator[Path]:
+    """Write a stage's files into a fresh temporary folder beside ``folder``; when the block ends without an
+    error, the new folder replaces the old one whole. A failed or killed stage leaves the previous complete
+    result untouched (and no mixture of old and new files)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".partial"))
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -142,6 +142,9 @@ def test_collect_reads_the_stage_outputs(smoke_run):
     assert set(scores["stage"]) >= {"pruned"}
     missing = collect.missing_runs("smoke")
     assert len(missing) > 0 and "smoke" in collect.scale_statement("smoke")
+    kinds = collect.devices_by_kind("smoke").set_index("kind")
+    assert kinds.loc["fine-tunes", "n"] == 1 and kinds.loc["searches", "n"] == 2 and kinds["device"].eq("CPU").all()
+    assert "on CPU: fine-tunes 1, searches 2" in collect.device_statement("smoke")
 
 
 def test_restore_refuses_a_checkpoint_that_disagrees(smoke_run):

@@ -184,7 +184,7 @@ def test_beyond_the_paper_stages(roots, finetuned, stage, params):
 def test_bad_parameter_fails_with_a_clear_message(roots):
     with pytest.raises(papermill.PapermillExecutionError) as info:
         execute(roots, "finetune", "bad_task", task="NOPE", seed=SEED)
-    assert info.value.ename == "ValueError"
+    assert info.value.ename == "ConfigError"  # lotterylib.errors: a ValueError of the project's own
     assert "Unknown GLUE task 'NOPE'" in info.value.evalue and "MRPC" in info.value.evalue
     # papermill still wrote the executed notebook, flagged as failed
     nb = nbformat.read(roots["out"] / "bad_task.ipynb", as_version=4)
