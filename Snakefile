@@ -48,8 +48,9 @@
 #                --nolock) for the demo plan, whose grid runs for CPU-hours: `make experiments PLAN=demo` runs it.
 #
 # GPUs. Experiment jobs declare `resources: gpu=<config gpu>` (0 by default, so CPU runs need nothing). The
-# profiles set it: profiles/multigpu (one machine, several GPUs; set-resources gpu: 1 per experiment rule and
-# `resources: gpu=<n GPUs>` to cap them) and profiles/slurm (SLURM gives each job its GPU). By hand:
+# multigpu profile sets it (one machine, several GPUs; set-resources gpu: 1 per experiment rule and
+# `resources: gpu=<n GPUs>` to cap them); with profiles/slurm, `--config gpu=1` asks SLURM for one GPU per
+# experiment job (sbatch --gpus=1; without it the jobs ask for none). By hand:
 #   snakemake --cores 16 --config plan=demo gpu=1 threads=4 --resources gpu=4
 # A job with gpu > 0 runs under tools/gpu_slot.sh, which takes a free GPU (a lock file per GPU) and sets
 # CUDA_VISIBLE_DEVICES; on a machine without GPUs, or under SLURM, it runs the command unchanged.
