@@ -14,7 +14,7 @@ ones on most tasks, unlike the paper's bert-base. This module gathers what bears
 
 Every gap is METHOD.md section 9's rule, :func:`lotterylib.compare.compare` (runs paired by seed). The authors
 published each setting's mean and standard deviation over their five seeds, not the per-seed scores, so their
-runs cannot be paired: :func:`compare_unpaired` applies the same tolerance and verdict rule to a Welch interval
+runs cannot be paired: :func:`lotterylib.compare.compare_unpaired` applies the same tolerance and verdict rule to a Welch interval
 built from those summaries (pairing can only narrow an interval where good and random runs of a seed move
 together), and our side is also shown that way, so that the two can be read like for like.
 
@@ -35,7 +35,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from scipy import stats
 
-from .compare import INCONCLUSIVE, LEVEL, ON_PAR, TOLERANCE, WORSE, Comparison, compare
+from .compare import INCONCLUSIVE, LEVEL, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
 from .paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
 from .plans import Plan
 from .plots import SUBNETWORK_COLORS
@@ -352,42 +352,6 @@ def testable_tasks(ev: Evidence) -> tuple[list[str], dict[str, str]]:
 
 
 # --- the comparison rule on published summaries ------------------------------------------------------------------
-
-def compare_unpaired(reference_mean: float, reference_std: float, reference_n: int, other_mean: float,
-                     other_std: float, other_n: int, tolerance: float = TOLERANCE, level: float = LEVEL) -> Comparison:
-    """METHOD.md section 9's rule (tolerance ``tau = tolerance x reference mean``; on par, worse, inconclusive) on
-    a gap whose two sides cannot be paired by seed: the Welch t-interval of the difference of means, from each
-    side's mean, sample std and n. ``n`` of the result is the smaller side's.
-
-    >>> compare_unpaired(0.80, 0.01, 5, 0.79, 0.01, 5).verdict
-    'on par'
-    >>> compare_unpaired(0.50, 0.04, 5, 0.42, 0.23, 5).verdict   # the paper's CoLA: the spread decides
-    'inconclusive'
-    """
-    n = int(min(reference_n, other_n))
-    values = (reference_mean, other_mean)
-    if n == 0 or not all(np.isfinite(values)):
-        nan = float("nan")
-        return Comparison(0, nan, nan, nan, nan, nan, nan, INCONCLUSIVE)
-    gap = float(reference_mean - other_mean)
-    tau = tolerance * float(reference_mean)
-    low = high = float("nan")
-    if n >= 2 and np.isfinite(reference_std) and np.isfinite(other_std):
-        a, b = reference_std ** 2 / reference_n, other_std ** 2 / other_n
-        se = math.sqrt(a + b)
-        if se == 0:
-            low = high = gap
-        else:
-            df = (a + b) ** 2 / ((a ** 2 / (reference_n - 1)) + (b ** 2 / (other_n - 1)))
-            half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-            low, high = gap - half, gap + half
-    verdict = INCONCLUSIVE
-    if np.isfinite(high) and high <= tau:
-        verdict = ON_PAR
-    elif np.isfinite(low) and low > tau:
-        verdict = WORSE
-    return Comparison(n, float(reference_mean), float(other_mean), gap, low, high, tau, verdict)
-
 
 def _relative(c: Comparison) -> dict:
     """The gap and its interval divided by the reference mean: the tolerance is then 0.1 for every task (none for

@@ -108,3 +108,39 @@ def compare_table(scores: pd.DataFrame, reference: str, other: str, by: str = "s
     columns = [*groups, "reference", "other", "n", "reference_mean", "other_mean", "gap", "low", "high", "tau",
                "verdict", "label"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def compare_unpaired(reference_mean: float, reference_std: float, reference_n: int, other_mean: float,
+                     other_std: float, other_n: int, tolerance: float = TOLERANCE, level: float = LEVEL) -> Comparison:
+    """The same rule where the runs cannot be paired by seed: the authors published only each cell's mean and
+    sample std over its seeds. The gap's interval is then the Welch t-interval of the difference of means
+    (runs that share a seed usually correlate, so a paired interval would be narrower: this one leans towards
+    "inconclusive"). Tolerance and verdicts as in :func:`compare`; ``n`` is the smaller side's.
+
+    >>> compare_unpaired(0.80, 0.01, 5, 0.79, 0.01, 5).verdict
+    'on par'
+    >>> compare_unpaired(0.50, 0.04, 5, 0.42, 0.23, 5).verdict   # the paper's CoLA: the spread decides
+    'inconclusive'
+    """
+    n = int(min(reference_n, other_n))
+    if n == 0 or not np.isfinite([reference_mean, other_mean]).all():
+        nan = float("nan")
+        return Comparison(0, nan, nan, nan, nan, nan, nan, INCONCLUSIVE)
+    gap = float(reference_mean - other_mean)
+    tau = tolerance * float(reference_mean)
+    low = high = float("nan")
+    if n >= 2 and np.isfinite([reference_std, other_std]).all():
+        a, b = reference_std ** 2 / reference_n, other_std ** 2 / other_n
+        se = math.sqrt(a + b)
+        if se == 0:
+            low = high = gap
+        else:
+            df = (a + b) ** 2 / (a ** 2 / (reference_n - 1) + b ** 2 / (other_n - 1))
+            half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+            low, high = gap - half, gap + half
+    verdict = INCONCLUSIVE
+    if np.isfinite(high) and high <= tau:
+        verdict = ON_PAR
+    elif np.isfinite(low) and low > tau:
+        verdict = WORSE
+    return Comparison(n, float(reference_mean), float(other_mean), gap, low, high, tau, verdict)

@@ -6,10 +6,10 @@ super-survivors) is judged by the one rule of METHOD.md section 9, :func:`lotter
 the runs paired by seed, the gap ``score(reference) - score(other)``, its mean and 95 % t-interval, against the
 tolerance ``tau = 0.1 x mean score(reference)``: "on par", "worse" or "inconclusive at n seeds". Ours are paired
 by seed. The authors published each cell's mean and standard deviation over their five seeds, not the
-per-seed scores, so the paired gap's spread is unknown there: :func:`compare_summary` takes it as if the two
-cells were independent (``sqrt(std_ref^2 + std_other^2)``; runs that share a seed usually correlate
-positively, which would narrow it) and feeds :func:`~lotterylib.compare.compare` five gaps with exactly that mean
-and spread, so the interval and the verdict still come from the one function. Every page that shows a
+per-seed scores, so the paired gap's spread is unknown there: :func:`compare_summary` applies the same tolerance
+and verdicts to the Welch interval of the two cells taken as independent
+(:func:`lotterylib.compare.compare_unpaired`; runs that share a seed usually correlate positively, which would
+narrow it). Every page that shows a
 comparison (this one, Figure 2, the paper's Figure 2) calls :func:`comparisons`.
 
 **Testable tasks** (METHOD.md section 8). A task is testable on one side when
@@ -62,7 +62,7 @@ import pandas as pd
 from scipy import stats
 
 from . import analysis, collect, predictions
-from .compare import LEVEL, ON_PAR, WORSE, Comparison, compare
+from .compare import LEVEL, ON_PAR, WORSE, Comparison, compare, compare_unpaired
 from .plans import Plan
 
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this scale"
@@ -151,28 +151,14 @@ C4_PARTS: dict[str, tuple[int, ...]] = {"bad worse than good (m and s)": (0, 1),
 
 def compare_summary(reference_mean: float, reference_std: float, other_mean: float, other_std: float,
                     n: int) -> Comparison:
-    """:func:`lotterylib.compare.compare` for two cells known only by their mean and sample std over ``n`` seeds
-    (the paper's published data).
-
-    The paired gap's spread is unknown without the per-seed scores; it is taken as that of independent runs,
-    ``sqrt(reference_std**2 + other_std**2)``. ``compare`` then gets ``n`` gaps with exactly the gap's mean and
-    that spread (and a reference with exactly its mean, which sets tau), so the interval and the verdict come
-    from the one comparison function.
+    """The rule for two cells known only by their mean and sample std over ``n`` seeds (the paper's published
+    data): :func:`lotterylib.compare.compare_unpaired`, the same tolerance and verdicts on the Welch interval.
 
     >>> c = compare_summary(0.84, 0.009, 0.70, 0.014, 5)
     >>> c.verdict, round(c.gap, 3), round(c.tau, 3)
     ('worse', 0.14, 0.084)
     """
-    values = np.array([reference_mean, reference_std, other_mean, other_std], dtype=float)
-    if n < 1 or not np.isfinite(values[[0, 2]]).all():
-        return compare([], [])
-    if n == 1 or not np.isfinite(values[[1, 3]]).all():
-        return compare([reference_mean], [other_mean])
-    z = np.linspace(-1.0, 1.0, n)
-    z = (z - z.mean()) / z.std(ddof=1)  # mean 0, sample std 1
-    gaps = (reference_mean - other_mean) + math.hypot(reference_std, other_std) * z
-    reference = reference_mean + reference_std * z
-    return compare(reference, reference - gaps)
+    return compare_unpaired(reference_mean, reference_std, n, other_mean, other_std, n)
 
 
 def _series(runs: pd.DataFrame, task: str, key: tuple[str, str, str]) -> pd.Series:

@@ -53,3 +53,13 @@ def test_compare_table_one_row_per_task():
     table = compare_table(pd.DataFrame(rows), "good", "random")
     assert table.set_index("task")["verdict"].to_dict() == {"A": ON_PAR, "B": WORSE}
     assert (table["n"] == 4).all()
+
+
+def test_unpaired_welch_interval_for_published_means_and_stds():
+    from lotterylib.compare import compare_unpaired
+
+    c = compare_unpaired(0.84, 0.009, 5, 0.70, 0.014, 5)
+    assert c.verdict == WORSE and c.gap == pytest.approx(0.14) and c.tau == pytest.approx(0.084)
+    wide = compare_unpaired(0.50, 0.04, 5, 0.42, 0.23, 5)
+    assert wide.verdict == INCONCLUSIVE and wide.low < 0 < wide.high
+    assert compare_unpaired(0.5, 0.1, 0, 0.4, 0.1, 0).n == 0

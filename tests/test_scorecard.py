@@ -187,11 +187,13 @@ def test_testability_needs_the_full_model_beyond_its_seed_spread_and_no_constant
     assert finding.table.set_index("task")["ok"].isna().tolist() == [False, False, True]
 
 
-def test_compare_summary_is_compare_with_the_gap_spread_of_independent_runs():
+def test_compare_summary_is_the_welch_interval_of_independent_runs():
     from scipy import stats
 
     c = sc.compare_summary(0.80, 0.03, 0.70, 0.04, 5)
-    half = stats.t.ppf(0.975, 4) * 0.05 / 5 ** 0.5  # hypot(0.03, 0.04) = 0.05
+    a, b = 0.03 ** 2 / 5, 0.04 ** 2 / 5
+    df = (a + b) ** 2 / (a ** 2 / 4 + b ** 2 / 4)
+    half = stats.t.ppf(0.975, df) * (a + b) ** 0.5  # hypot(0.03, 0.04) / sqrt(5)
     assert c.n == 5 and c.gap == pytest.approx(0.10) and c.tau == pytest.approx(0.08)
     assert (c.low, c.high) == (pytest.approx(0.10 - half), pytest.approx(0.10 + half))
     assert c.verdict == "inconclusive" and c.other_mean == pytest.approx(0.70)
