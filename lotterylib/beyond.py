@@ -608,6 +608,9 @@ def gaps_figure(ev: Evidence, table: pd.DataFrame | None = None):
             if np.isfinite(r["rel_gap"]):
                 if np.isfinite(r["rel_low"]):
                     ax.plot([r["rel_low"], r["rel_high"]], [y, y], color=st["color"], lw=1.6)
+                elif r["source"] == "ours":  # a point estimate alone: say on how little it stands
+                    ax.annotate(f"n = {int(r['n'])}, no interval", (r["rel_gap"], y), xytext=(7, 0),
+                                textcoords="offset points", va="center", fontsize=9, color="dimgrey")
                 ax.plot([r["rel_gap"]], [y], ls="none", marker=st["marker"], color=st["color"], mfc=st["mfc"], ms=7)
             elif r["source"] != "ours, unpaired":
                 ax.text(0.01, y, f"{r['source'].split(',')[0]}: random runs {not_yet(r['n_random'], r['expected'])}",

@@ -446,3 +446,9 @@ def test_first_runs_in_say_what_they_cannot_tell_yet(results_root, paper_dir):
     assert set(readings) <= {"undecided", "spread", "agree", "departure"}  # two random runs: an interval exists
     fig = beyond.lottery_figure(ev)
     assert fig.axes[0].get_title() == "CoLA\nn = 0-1 seeds per point"
+
+
+def test_a_gap_on_one_seed_is_drawn_as_such(results_root, paper_dir):
+    ev = beyond.gather(make_tree(results_root, random_seeds=(1,)))
+    fig = beyond.gaps_figure(ev)
+    assert "n = 1, no interval" in [t.get_text() for t in _texts(fig)]
