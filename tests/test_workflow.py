@@ -206,20 +206,24 @@ def test_failed_job_leaves_no_result_file(story):
 def test_finished_run_wrote_every_result_and_log(story):
     tree = story["tree"]
     jobs = scheduled(story["finished"])
+    # the smoke plan's beyond_paper section names MRPC seed 1337: one lottery point (3 variants) and the swap (2)
     assert jobs == {"finetune": 1, "prune_m": 1, "prune_s": 1, "retrain": 6, "super_masks": 1,
-                    "retrain_super": 3, "all": 1}, jobs
+                    "retrain_super": 3, "lottery": 3, "swap": 2, "all": 1}, jobs
     results = story["results"]
     expected = [f"{RUN}/finetune/{f}" for f in ("metrics.json", "attention.npz", "gallery.npz")]
     expected += [f"{RUN}/prune_{m}/search.json" for m in "ms"]
     expected += [f"{RUN}/retrain_{m}_{s}/metrics.json" for m in ("m", "s", "super") for s in ("good", "random", "bad")]
     expected += [f"results/{PLAN}/{TASK}/super/masks/{s}.{e}" for s in ("good", "random", "bad") for e in ("npz", "json")]
+    expected += [f"{RUN}/lottery/f0.50_{s}/{f}" for s in ("good", "random", "bad")
+                 for f in ("metrics.json", "predictions.npz", "mask.npz", "mask.json")]
+    expected += [f"{RUN}/swap/{v}/metrics.json" for v in ("good_heads_random_mlps", "random_heads_good_mlps")]
     for rel in expected:
         assert rel in results, rel
         if rel.endswith(".json"):
             json.loads((tree / rel).read_text())
     # a write cut short by the kill may leave a temporary file (.<name>.<random>.tmp) that no reader takes for a
     # result; git ignores them
-    stray = [r for r in results if r.endswith(".tmp")]
+    stray = [r for r in results if r.endswith(".tmp") or ".partial/" in r]
     if stray:
         assert git("check-ignore", *stray).split() == stray
     # checkpoints stay out of results/, executed notebooks are in logs/
