@@ -60,10 +60,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from lotterylib import plans as _plans
+from lotterylib.config import plans as _plans
 from lotterylib.errors import ConfigError
-from lotterylib.plans import Plan
-from lotterylib.tasks import get_task
+from lotterylib.config.plans import Plan
+from lotterylib.config.tasks import get_task
 
 SUBNETWORKS = ("good", "random", "bad")
 METHODS = ("m", "s")

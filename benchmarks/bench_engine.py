@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from lotterylib import __version__
-from lotterylib.data import encode, load_glue, make_batches, subsample
-from lotterylib.importance import compute_importance
-from lotterylib.masking import gates, ones_masks
-from lotterylib.models import DEFAULT_MODEL, load_model, load_tokenizer
-from lotterylib.structure import ModelStructure
-from lotterylib.train import TrainConfig, fine_tune, predict
+from lotterylib.model.data import encode, load_glue, make_batches, subsample
+from lotterylib.method.importance import compute_importance
+from lotterylib.model.masking import gates, ones_masks
+from lotterylib.model.models import DEFAULT_MODEL, load_model, load_tokenizer
+from lotterylib.model.structure import ModelStructure
+from lotterylib.run.train import TrainConfig, fine_tune, predict
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

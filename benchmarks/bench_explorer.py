@@ -17,9 +17,9 @@ import time
 import torch
 
 from bench_engine import RESULTS, machine
-from lotterylib.data import encode, load_glue, make_batches, subsample
-from lotterylib.explorer import Explorer, ExplorerModel
-from lotterylib.models import DEFAULT_MODEL, load_model, load_tokenizer
+from lotterylib.model.data import encode, load_glue, make_batches, subsample
+from lotterylib.report.explorer import Explorer, ExplorerModel
+from lotterylib.model.models import DEFAULT_MODEL, load_model, load_tokenizer
 
 
 def main(n_examples: int = 128, clicks: int = 12) -> None:

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 from lotterylib import __version__
-from lotterylib.data import encode, load_glue, make_batches, subsample
-from lotterylib.masking import gates
-from lotterylib.masks_io import load_mask
-from lotterylib.models import DEFAULT_MODEL, load_model, load_tokenizer
-from lotterylib.results import results_root
-from lotterylib.shrink import remove_components
-from lotterylib.train import TrainConfig, fine_tune
+from lotterylib.model.data import encode, load_glue, make_batches, subsample
+from lotterylib.model.masking import gates
+from lotterylib.store.masks import load_mask
+from lotterylib.model.models import DEFAULT_MODEL, load_model, load_tokenizer
+from lotterylib.store.files import results_root
+from lotterylib.model.shrink import remove_components
+from lotterylib.run.train import TrainConfig, fine_tune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import RESULTS, alternate, machine  # noqa: E402

@@ -48,7 +48,7 @@ def make_batches_by_hand(n: int, seq_len: int, batch_size: int, num_labels: int 
 
 @pytest.fixture(scope="module")
 def tiny():
-    from lotterylib.models import tiny_bert
+    from lotterylib.model.models import tiny_bert
 
     return tiny_bert(num_labels=2, seed=1)
 

@@ -1,4 +1,4 @@
-"""Tests for lotterylib.analysis: hand-made masks of any size, then the authors' 12 x 12 masks."""
+"""Tests for lotterylib.read.analysis: hand-made masks of any size, then the authors' 12 x 12 masks."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
-from lotterylib import analysis as A
-from lotterylib.structure import ModelStructure
+from lotterylib.read import analysis as A
+from lotterylib.model.structure import ModelStructure
 
 PAPER_KAPPA_RANGE = (0.15, 0.32)  # paper section 5.1, heads + MLPs, 5 seeds
 
@@ -28,7 +28,7 @@ def paper_masks():
     root = _paper_dir()
     if root is None:
         pytest.skip("the authors' data is absent: set LOTTERY_PAPER_DIR or provide ../shared/paper_reference")
-    from lotterylib.paper import load_paper_masks
+    from lotterylib.read.paper import load_paper_masks
     return load_paper_masks("heads_mlps", root=root, allow_download=False)
 
 
@@ -321,7 +321,7 @@ def test_paper_fleiss_kappa_per_task(paper_masks):
 
 
 def test_paper_super_survivors_match_published_super_masks(paper_masks):
-    from lotterylib.paper import load_paper_masks
+    from lotterylib.read.paper import load_paper_masks
     sup = load_paper_masks("heads_mlps_super", tasks=["QNLI", "RTE"], seeds=[42], root=_paper_dir(),
                            allow_download=False)
     for task in ("QNLI", "RTE"):

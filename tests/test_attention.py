@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lotterylib.attention import attention_stats
-from lotterylib.models import tiny_bert
+from lotterylib.method.attention import attention_stats
+from lotterylib.model.models import tiny_bert
 
 from conftest import make_batches_by_hand
 

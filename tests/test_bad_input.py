@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from lotterylib.errors import LotteryError, MaskError, MissingError, ResultFileError
-from lotterylib.masking import apply_weight_masks, gates, prunable_tensors
-from lotterylib.masks_io import load_mask, save_mask
-from lotterylib.models import tiny_bert
-from lotterylib.results import read_json, read_npz, staged, write_json, write_npz
-from lotterylib.structure import ModelStructure
+from lotterylib.model.masking import apply_weight_masks, gates, prunable_tensors
+from lotterylib.store.masks import load_mask, save_mask
+from lotterylib.model.models import tiny_bert
+from lotterylib.store.files import read_json, read_npz, staged, write_json, write_npz
+from lotterylib.model.structure import ModelStructure
 
 
 @pytest.fixture(scope="module")

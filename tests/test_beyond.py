@@ -17,10 +17,10 @@ import yaml
 
 matplotlib.use("Agg")
 
-from lotterylib import beyond  # noqa: E402
-from lotterylib.compare import INCONCLUSIVE, ON_PAR, WORSE  # noqa: E402
-from lotterylib.paper import load_paper_results, paper_reference_dir  # noqa: E402
-from lotterylib.plans import Plan  # noqa: E402
+from lotterylib.report import beyond  # noqa: E402
+from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE  # noqa: E402
+from lotterylib.read.paper import load_paper_results, paper_reference_dir  # noqa: E402
+from lotterylib.config.plans import Plan  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("CoLA", "MRPC", "STS-B", "WNLI")
@@ -129,15 +129,15 @@ def paper_dir():
 # --- readers and counts --------------------------------------------------------------------------------------
 
 def test_fraction_label_and_paper_settings_match_the_modules_that_own_them():
-    from lotterylib.experiment import fraction_label
-    from lotterylib.paper_figures import FIG2_SERIES
+    from lotterylib.run.experiment import fraction_label
+    from lotterylib.report.paper_figures import FIG2_SERIES
 
     assert all(beyond.fraction_label(f) == fraction_label(f) for f in (0.25, 0.5, 0.75, 0.1))
     assert beyond.PAPER_S_SETTINGS == {sub: FIG2_SERIES[("s", sub, "retrained")][0] for sub in ("good", "random")}
 
 
 def test_the_module_imports_no_torch():
-    code = "import sys, lotterylib.beyond; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, lotterylib.report.beyond; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
@@ -211,7 +211,7 @@ def test_removed_shares_beside_the_papers_masks(results_root, paper_dir):
     assert shares.loc["CoLA", "ours_heads"] == pytest.approx(np.mean([21, 28, 35]) / 72)
     assert shares.loc["CoLA", "ours_mlps"] == pytest.approx(np.mean([1, 2, 3]) / 6)
     assert shares.loc["WNLI", "ours_heads"] == 1.0 and shares.loc["CoLA", "paper_seeds"] == 5
-    from lotterylib.paper import load_paper_masks
+    from lotterylib.read.paper import load_paper_masks
 
     paper = load_paper_masks("heads_mlps", tasks=["MRPC"], allow_download=False)["MRPC"]
     assert shares.loc["MRPC", "paper_heads"] == pytest.approx(1 - paper["head_mask"].sum((1, 2)).mean() / 144)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotterylib.compare import INCONCLUSIVE, ON_PAR, WORSE, compare, compare_table
+from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE, compare, compare_table
 
 
 def test_on_par_when_the_whole_interval_is_within_the_tolerance():
@@ -56,7 +56,7 @@ def test_compare_table_one_row_per_task():
 
 
 def test_unpaired_welch_interval_for_published_means_and_stds():
-    from lotterylib.compare import compare_unpaired
+    from lotterylib.read.compare import compare_unpaired
 
     c = compare_unpaired(0.84, 0.009, 5, 0.70, 0.014, 5)
     assert c.verdict == WORSE and c.gap == pytest.approx(0.14) and c.tau == pytest.approx(0.084)

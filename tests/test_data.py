@@ -1,4 +1,4 @@
-"""Tests for lotterylib.data: task specs, classic GLUE TSV parsing, hub fallback errors, tokenisation, batching.
+"""Tests for lotterylib.model.data: task specs, classic GLUE TSV parsing, hub fallback errors, tokenisation, batching.
 
 Real data come from ``$LOTTERY_GLUE_DIR`` (default: ``<repo>/../shared/glue_data``); those tests skip when it
 is missing. Nothing here touches the network: hub attempts run with HF_HUB_OFFLINE=1.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from lotterylib.data import (
+from lotterylib.model.data import (
     TASKS,
     Encoded,
     GlueNotFoundError,

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from lotterylib import masking
-from lotterylib.models import load_model, round_weights, stored_dtype
-from lotterylib.plans import Plan
-from lotterylib.train import default_device
+from lotterylib.model import masking
+from lotterylib.model.models import load_model, round_weights, stored_dtype
+from lotterylib.config.plans import Plan
+from lotterylib.run.train import default_device
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -82,7 +82,7 @@ def test_a_float16_folder_never_stands_in_for_float32_weights(tmp_path):
 
 
 def test_offline_dir_replaces_the_package(tmp_path, monkeypatch):
-    from lotterylib.models import resolve_model
+    from lotterylib.model.models import resolve_model
 
     monkeypatch.setenv("LOTTERY_OFFLINE_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="device_pack"):
@@ -126,7 +126,7 @@ def test_grid_has_every_stage_once_and_runs_stages_in_order():
     jobs, _ = device_grid.grid(plan, ["MRPC"], [71])
     assert {j.kind for j in jobs} == {"finetune", "prune", "retrain"}
     # the lottery and swap folders are the ones the stages write
-    from lotterylib.experiment import Run, lottery_dir, swap_dir
+    from lotterylib.run.experiment import Run, lottery_dir, swap_dir
     run = Run(plan, "MRPC", 42, progress=False)
     assert device_grid.Job("lottery", "MRPC", 42, "0.50", "bad").folder("demo") == lottery_dir(run, 0.5, "bad")
     assert device_grid.Job("swap", "MRPC", 42, None, "random_heads_good_mlps").folder("demo") == \
@@ -170,7 +170,7 @@ def test_driver_stops_at_its_deadline_and_resumes_to_the_notebooks_results(tmp_p
 
 
 def test_grid_logs_table_the_calls(tmp_path, monkeypatch):
-    from lotterylib import collect
+    from lotterylib.read import collect
 
     monkeypatch.setenv("LOTTERY_RESULTS", str(tmp_path))
     assert collect.grid_calls("smoke").empty

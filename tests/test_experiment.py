@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import yaml
 
-from lotterylib import collect, experiment
-from lotterylib.masking import prunable_tensors
-from lotterylib.models import tiny_bert
-from lotterylib.plans import Plan
-from lotterylib.results import atomic_write, read_json, write_json
-from lotterylib.structure import ModelStructure
-from lotterylib.subnetworks import structured_weight_count
+from lotterylib.read import collect
+from lotterylib.run import experiment
+from lotterylib.model.masking import prunable_tensors
+from lotterylib.model.models import tiny_bert
+from lotterylib.config.plans import Plan
+from lotterylib.store.files import atomic_write, read_json, write_json
+from lotterylib.model.structure import ModelStructure
+from lotterylib.method.subnetworks import structured_weight_count
 
 
 def test_plans_load_and_validate(tmp_path):
@@ -106,7 +107,7 @@ def test_stages_write_their_files_with_provenance(smoke_run):
 
 
 def test_missing_m_masks_are_recreated_identically(smoke_run):
-    from lotterylib.masks_io import load_mask
+    from lotterylib.store.masks import load_mask
 
     originals = {sub: load_mask(experiment.m_mask_path(smoke_run, sub)).arrays for sub in ("good", "random", "bad")}
     search = (smoke_run.dir / "prune_m" / "search.json").read_text()
@@ -170,7 +171,7 @@ def test_bad_stage_arguments_are_refused(smoke_run):
 
 def test_m_random_mask_is_redrawn_from_the_size_alone(smoke_run):
     """m-random needs no fine-tuned checkpoint: its count and the tensors' shapes suffice, and it is the same mask."""
-    from lotterylib.masks_io import load_mask
+    from lotterylib.store.masks import load_mask
 
     path = experiment.m_mask_path(smoke_run, "random")
     original = load_mask(path).arrays
@@ -190,7 +191,7 @@ def test_m_random_mask_is_redrawn_from_the_size_alone(smoke_run):
 
 
 def test_redraw_brings_old_masks_to_todays_streams_and_is_idempotent(smoke_run):
-    from lotterylib.masks_io import load_mask
+    from lotterylib.store.masks import load_mask
 
     masks = smoke_run.dir / "prune_s" / "masks"
     today = {sub: load_mask(masks / sub).arrays for sub in ("random", "bad")}

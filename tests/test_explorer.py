@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lotterylib.explorer import Explorer, ExplorerModel, mask_table_html, switchable
-from lotterylib.models import tiny_bert
-from lotterylib.train import predict
+from lotterylib.report.explorer import Explorer, ExplorerModel, mask_table_html, switchable
+from lotterylib.model.models import tiny_bert
+from lotterylib.run.train import predict
 
 from conftest import make_batches_by_hand
 
@@ -90,7 +90,7 @@ def test_full_dev_set_on_request(state):
 
 
 def test_m_pruning_preset_applies_a_weight_mask_under_the_toggles(state):
-    from lotterylib.masking import prunable_tensors
+    from lotterylib.model.masking import prunable_tensors
 
     zeros = {k: np.zeros(v.shape, dtype=bool) for k, v in prunable_tensors(state.model).items()}
     state.presets["m-pruning: everything"] = (np.ones((2, 4)), np.ones(2), zeros)
@@ -121,8 +121,8 @@ def test_static_explorer_leaves_out_tasks_without_a_run(tmp_path, monkeypatch):
     import shutil
     from pathlib import Path
 
-    from lotterylib.explorer import static_explorer
-    from lotterylib.plans import Plan
+    from lotterylib.report.explorer import static_explorer
+    from lotterylib.config.plans import Plan
 
     committed = Path(__file__).resolve().parents[1] / "results" / "smoke"
     seed = Plan.load("smoke").seeds[0]

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from lotterylib.masking import (
+from lotterylib.model.masking import (
     apply_weight_masks, gates, prunable_tensors, remove_weight_masks, weight_masks,
 )
-from lotterylib.models import tiny_bert
-from lotterylib.structure import ModelStructure
+from lotterylib.model.models import tiny_bert
+from lotterylib.model.structure import ModelStructure
 
 from conftest import make_batches_by_hand
 

@@ -1,4 +1,4 @@
-"""Tests for lotterylib.metrics against hand-checkable cases and the GLUE majority baselines."""
+"""Tests for lotterylib.method.metrics against hand-checkable cases and the GLUE majority baselines."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lotterylib.data import TASKS, load_glue
-from lotterylib.metrics import compute_metrics, majority_baseline, reported_metric, search_metric
+from lotterylib.model.data import TASKS, load_glue
+from lotterylib.method.metrics import compute_metrics, majority_baseline, reported_metric, search_metric
 
 REPO = Path(__file__).resolve().parents[1]
 GLUE_DIR = Path(os.environ.get("LOTTERY_GLUE_DIR", REPO.parent / "shared" / "glue_data"))

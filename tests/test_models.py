@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from lotterylib import models
-from lotterylib.masking import gates, prunable_tensors
-from lotterylib.models import (
+from lotterylib.model import models
+from lotterylib.model.masking import gates, prunable_tensors
+from lotterylib.model.models import (
     DEFAULT_MODEL, OFFLINE_MODELS, OfflineModel, backbone_state, load_model, load_tokenizer, resolve_model,
     rewind, sha256_of, tiny_bert,
 )
-from lotterylib.structure import ModelStructure
-from lotterylib.train import TrainConfig, evaluate, fine_tune, predict
+from lotterylib.model.structure import ModelStructure
+from lotterylib.run.train import TrainConfig, evaluate, fine_tune, predict
 
 from conftest import make_batches_by_hand
 

@@ -1,4 +1,4 @@
-"""Tests for lotterylib.paper. Never touches the network: downloads are off and urlopen is a trap."""
+"""Tests for lotterylib.read.paper. Never touches the network: downloads are off and urlopen is a trap."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotterylib import paper as P
+from lotterylib.read import paper as P
 
 
 def _paper_dir() -> Path | None:
@@ -62,7 +62,7 @@ def test_paper_reference_dir_precedence(monkeypatch, tmp_path):
 
 
 def test_default_local_dir_is_sibling_shared():
-    assert P._default_local_dir() == Path(P.__file__).resolve().parents[2] / "shared" / "paper_reference"
+    assert P._default_local_dir() == Path(P.__file__).resolve().parents[3] / "shared" / "paper_reference"
 
 
 def test_downloads_allowed_switch(monkeypatch):

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lotterylib import paper_figures as pf
-from lotterylib.paper import TABLE2_TYPO, corrected_table2, load_table2
+from lotterylib.report import paper_figures as pf
+from lotterylib.read.paper import TABLE2_TYPO, corrected_table2, load_table2
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "notebooks" / "figures"
@@ -136,7 +136,7 @@ def test_fig2a_random_retrained_differs_from_the_good_bars_the_paper_drew(scores
     for task in ("CoLA", "MRPC", "QNLI"):
         assert check.loc[task, "random - good"] < -0.04, task
     # the one comparison rule, through the function the scorecard calls: the same verdicts on the same data
-    from lotterylib import scorecard as sc
+    from lotterylib.report import scorecard as sc
 
     card = sc.c3(sc.paper_summary(), sc.paper_reference()).table.set_index("task")
     assert check["verdict"].to_dict() == card["label"].to_dict()

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lotterylib import patterns as P
-from lotterylib.attention import STATS, example_stats
-from lotterylib.masks_io import save_mask
-from lotterylib.structure import ModelStructure
+from lotterylib.read import patterns as P
+from lotterylib.method.attention import STATS, example_stats
+from lotterylib.store.masks import save_mask
+from lotterylib.model.structure import ModelStructure
 
 RAW = P.PatternRules(chance_corrected=False)
 
@@ -117,7 +117,7 @@ def test_self_attention_counts_as_diagonal_by_default_only():
 
 
 def test_map_stats_match_the_recorded_statistics_and_the_stats_path_classifies_alike():
-    """A stack of maps through lotterylib.attention.example_stats (as recorded, with ids and token types)
+    """A stack of maps through lotterylib.method.attention.example_stats (as recorded, with ids and token types)
     and through map_stats (tokens only) gives the same numbers and the same types."""
     rng = np.random.default_rng(3)
     a, b = 9, 7

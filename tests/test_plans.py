@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from lotterylib.errors import ConfigError, LotteryError
-from lotterylib.models import WEIGHT_VARIANTS as MODEL_WEIGHT_VARIANTS
-from lotterylib.plans import WEIGHT_VARIANTS, Plan, TrainConfig
+from lotterylib.model.models import WEIGHT_VARIANTS as MODEL_WEIGHT_VARIANTS
+from lotterylib.config.plans import WEIGHT_VARIANTS, Plan, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_train_config_built_in_code_is_checked_too():
 
 
 def test_plans_import_no_torch():
-    code = "import sys; from lotterylib.plans import Plan; Plan.load('demo'); print('torch' in sys.modules)"
+    code = "import sys; from lotterylib.config.plans import Plan; Plan.load('demo'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
 

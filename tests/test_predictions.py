@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotterylib import collect, predictions
-from lotterylib import scorecard as sc
+from lotterylib.read import collect
+from lotterylib.read import predictions
+from lotterylib.report import scorecard as sc
 
 MAJORITY = {"acc": 0.684}
 N_DEV = 408

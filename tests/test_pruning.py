@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from lotterylib.importance import Importance
-from lotterylib.masking import prunable_tensors
-from lotterylib.masks_io import load_mask, save_mask
-from lotterylib.models import tiny_bert
-from lotterylib.pruning import m_prune_search, m_prune_steps, passes, s_prune_search
-from lotterylib.structure import ModelStructure
-from lotterylib.subnetworks import (
+from lotterylib.method.importance import Importance
+from lotterylib.model.masking import prunable_tensors
+from lotterylib.store.masks import load_mask, save_mask
+from lotterylib.model.models import tiny_bert
+from lotterylib.method.pruning import m_prune_search, m_prune_steps, passes, s_prune_search
+from lotterylib.model.structure import ModelStructure
+from lotterylib.method.subnetworks import (
     keep_top_k, structured_subnetwork, super_survivor_masks, weight_subnetwork,
 )
 

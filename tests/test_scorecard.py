@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotterylib import scorecard as sc
-from lotterylib.compare import ON_PAR, WORSE
+from lotterylib.report import scorecard as sc
+from lotterylib.read.compare import ON_PAR, WORSE
 
 
 def _reference(full=(0.8, 0.9, 0.7), majority=(0.5, 0.5, 0.5), tasks=("A", "B", "C")):
@@ -147,7 +147,7 @@ def test_the_papers_data_through_the_same_rules(monkeypatch):
                                           ("survivors more often heterogeneous", sc.FAILS),
                                           ("not testable", sc.UNTESTABLE)])
 def test_c10_verdict_follows_the_association_test(monkeypatch, said, verdict):
-    from lotterylib import patterns
+    from lotterylib.read import patterns
 
     summary = {"verdict": said, "het_share_survivors": 0.7, "het_share_pruned": 0.3, "survivors": 50, "pruned": 22,
                "runs": 1, "odds_ratio": 5.0, "p_value": 0.01, "note": "not testable: every head was pruned"}
@@ -209,7 +209,7 @@ def test_paired_runs_and_summaries_go_through_the_same_rule():
     runs = pd.DataFrame(rows)
     ref = _reference(tasks=("A",))
     paired = sc.comparisons(sc.summarize_runs(runs), ref, ("C3",), runs).iloc[0]
-    from lotterylib.compare import compare
+    from lotterylib.read.compare import compare
 
     direct = compare([0.80, 0.82, 0.81], [0.79, 0.80, 0.81])
     assert paired["paired"] and paired["verdict"] == direct.verdict and paired["high"] == pytest.approx(direct.high)
@@ -217,7 +217,7 @@ def test_paired_runs_and_summaries_go_through_the_same_rule():
 
 def test_the_scorecard_and_the_paper_subnetworks_page_give_identical_verdicts():
     """Both call scorecard.comparisons: the paper page's C3 check and the scorecard's C3 on one table."""
-    from lotterylib import paper_figures as pf
+    from lotterylib.report import paper_figures as pf
 
     tasks = ("A", "B", "C")
     ref = _reference(tasks=tasks)
@@ -232,7 +232,7 @@ def test_the_scorecard_and_the_paper_subnetworks_page_give_identical_verdicts():
     scores = pd.DataFrame(rows)
     summary = scores.assign(n=5, size=np.nan)
     card = sc.c3(summary, ref).table.set_index("task")["label"]
-    import lotterylib.paper_figures as module
+    import lotterylib.report.paper_figures as module
 
     saved = module.PAPER_TASKS
     module.PAPER_TASKS = tasks
@@ -262,7 +262,7 @@ def test_side_by_side_tables_show_numbers_and_reasons_never_nan():
 
 
 def test_book_tables_hide_the_index_and_escape_text():
-    from lotterylib import plots
+    from lotterylib.report import plots
 
     html = plots.table(pd.DataFrame({"evidence": ["kappa <= 0.4; p < 1e-16"], "x": [0.12345]})).to_html()
     assert "&lt;= 0.4" in html and "0.123" in html and "0.12345" not in html

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from lotterylib.seeding import draw_key, rng_for, stable_hash
-from lotterylib.subnetworks import (
+from lotterylib.method.seeding import draw_key, rng_for, stable_hash
+from lotterylib.method.subnetworks import (
     heads_removed_mask, random_weight_mask, structured_subnetwork, super_survivor_masks, swap_subnetwork,
     weight_subnetwork,
 )
@@ -21,7 +21,7 @@ def good_mask(seed=0, shape=(6, 12), p=0.7):
 
 def test_stable_hash_is_the_same_in_another_process():
     here = stable_hash("CoLA", "s", "random", 0)
-    code = "from lotterylib.seeding import stable_hash; print(stable_hash('CoLA', 's', 'random', 0))"
+    code = "from lotterylib.method.seeding import stable_hash; print(stable_hash('CoLA', 's', 'random', 0))"
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "123", "PATH": ""}).stdout.strip()
     assert int(there) == here

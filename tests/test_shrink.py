@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from lotterylib.masking import gates
-from lotterylib.models import tiny_bert
-from lotterylib.shrink import remove_components
-from lotterylib.structure import ModelStructure
+from lotterylib.model.masking import gates
+from lotterylib.model.models import tiny_bert
+from lotterylib.model.shrink import remove_components
+from lotterylib.model.structure import ModelStructure
 
 
 def _inputs(seed=0, batch=3, length=7, vocab=50):

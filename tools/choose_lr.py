@@ -15,10 +15,10 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from lotterylib.experiment import Run
-from lotterylib.metrics import search_metric
-from lotterylib.results import read_json, results_root, write_json
-from lotterylib.train import evaluate, fine_tune
+from lotterylib.run.experiment import Run
+from lotterylib.method.metrics import search_metric
+from lotterylib.store.files import read_json, results_root, write_json
+from lotterylib.run.train import evaluate, fine_tune
 
 CANDIDATES = (2e-5, 5e-5, 1e-4)
 TASKS = ("MRPC", "RTE")

@@ -2,7 +2,7 @@
 
     python tools/device_grid.py PLAN [--workers N] [--deadline SECONDS] [--out DIR] [--tasks ..] [--seeds ..]
 
-The same stage functions as the notebooks (lotterylib.experiment: finetune, prune, retrain, super_masks) write
+The same stage functions as the notebooks (lotterylib.run.experiment: finetune, prune, retrain, super_masks) write
 the same result files under $LOTTERY_RESULTS, but without papermill and Snakemake (a GPU machine may have
 neither). A small model leaves a GPU idle between its kernel launches, so several worker processes share it;
 each job runs in one of them, one CPU thread each.
@@ -67,8 +67,8 @@ class Job:
 
     def folder(self, plan: str) -> Path:
         """The one folder this job writes (deleted when the job is redone)."""
-        from lotterylib.experiment import super_dir
-        from lotterylib.results import run_dir
+        from lotterylib.run.experiment import super_dir
+        from lotterylib.store.files import run_dir
 
         if self.kind == "super_masks":
             return super_dir(plan, self.task) / "masks"
@@ -144,7 +144,7 @@ def _init_worker(plan_arg: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from lotterylib.plans import Plan
+    from lotterylib.config.plans import Plan
 
     _STATE["plan"] = Plan.load(plan_arg)
     _STATE["encoded"] = {}
@@ -152,7 +152,7 @@ def _init_worker(plan_arg: str) -> None:
 
 def _run(task: str, seed: int):
     """A Run whose tokenised data is shared by every job of the task in this worker."""
-    from lotterylib.experiment import Run
+    from lotterylib.run.experiment import Run
 
     run = Run(_STATE["plan"], task, seed, progress=False)
     cache = _STATE["encoded"].setdefault(task, {})
@@ -164,7 +164,7 @@ def _run(task: str, seed: int):
 
 
 def _work(job: Job) -> dict:
-    from lotterylib import experiment
+    from lotterylib.run import experiment
 
     start = time.perf_counter()
     try:
@@ -217,7 +217,7 @@ def is_done(job: Job, plan: str, ledger: Ledger) -> bool:
 
 def pack(out: Path, plan: str, done: set[Job], records: list[dict], meta: dict) -> None:
     """The done jobs' folders, one tar.gz per seed (and one for super-survivor masks), plus jobs.json."""
-    from lotterylib.results import results_root
+    from lotterylib.store.files import results_root
 
     root = results_root()
     groups: dict[str, list[Job]] = {}
@@ -267,8 +267,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="*", type=int, default=None)
     args = parser.parse_args(argv)
 
-    from lotterylib.plans import Plan
-    from lotterylib.results import provenance, results_root
+    from lotterylib.config.plans import Plan
+    from lotterylib.store.files import provenance, results_root
 
     t0 = time.monotonic()
     plan = Plan.load(args.plan)

@@ -3,7 +3,7 @@
 # into .devicepack/ (ignored by git; name it in the device call's carry):
 #   .devicepack/models/all-MiniLM-L6-v2/   the offline model with its weights as float16 (half the bytes), with
 #                                          its config and tokenizer; only plans with `model_weights: float16`
-#                                          accept it (lotterylib.models refuses to mix weight variants)
+#                                          accept it (lotterylib.model.models refuses to mix weight variants)
 #   .devicepack/glue.tar.xz                the GLUE tasks of the plan, from $LOTTERY_GLUE_DIR
 # There: LOTTERY_OFFLINE_DIR=.devicepack/models, and LOTTERY_GLUE_DIR where glue.tar.xz was unpacked.
 #   tools/device_pack.sh [PLAN]      (default: demo)
@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from lotterylib.models import OFFLINE_MODELS, resolve_model
-from lotterylib.plans import Plan
+from lotterylib.model.models import OFFLINE_MODELS, resolve_model
+from lotterylib.config.plans import Plan
 
 plan = Plan.load(sys.argv[1])
 if plan.model not in OFFLINE_MODELS:
@@ -41,7 +41,7 @@ save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in st
 print(f"model: {target} ({sum(f.stat().st_size for f in target.iterdir()) / 2**20:.1f} MiB)")
 print(" ".join(plan.tasks))
 PYEOF
-TASKS=$("$PY" -c "from lotterylib.plans import Plan; print(' '.join(Plan.load('$PLAN').tasks))")
+TASKS=$("$PY" -c "from lotterylib.config.plans import Plan; print(' '.join(Plan.load('$PLAN').tasks))")
 tar -C "$(dirname "$LOTTERY_GLUE_DIR")" -cJf .devicepack/glue.tar.xz \
   $(for t in $TASKS; do echo "$(basename "$LOTTERY_GLUE_DIR")/$t"; done)
 du -sh .devicepack/*

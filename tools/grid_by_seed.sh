@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PLAN=${1:-demo}
 CORES=${2:-2}
 shift $(( $# < 2 ? $# : 2 ))
-SEEDS=${*:-$(.venv/bin/python -c "from lotterylib.plans import Plan; print(*Plan.load('$PLAN').seeds)")}
+SEEDS=${*:-$(.venv/bin/python -c "from lotterylib.config.plans import Plan; print(*Plan.load('$PLAN').seeds)")}
 mkdir -p "logs/$PLAN"
 for seed in $SEEDS; do
   echo "$(date -u +%FT%TZ) seed $seed" >&2

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from lotterylib.experiment import Run, redraw, redraw_super
-from lotterylib.plans import Plan
+from lotterylib.run.experiment import Run, redraw, redraw_super
+from lotterylib.config.plans import Plan
 
 
 def main() -> None:

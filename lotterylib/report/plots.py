@@ -1,6 +1,6 @@
 """The book's figures: one seaborn style, labelled axes, readable at page width.
 
-Every function takes tidy tables from :mod:`lotterylib.collect` (or arrays) and returns the
+Every function takes tidy tables from :mod:`lotterylib.read.collect` (or arrays) and returns the
 matplotlib figure; nothing here reads files.
 """
 
@@ -60,7 +60,7 @@ def subnetwork_bars(scores: pd.DataFrame, full: pd.DataFrame, method: str, ncols
                     paper: pd.DataFrame | None = None):
     """Fig. 2: good/random/bad, pruned and re-fine-tuned, mean and sample std over seeds (dots: the seeds), per
     task; the number of seeds under each bar (``n=0``: none yet). Runs without a subnetwork (a search that
-    removed nothing) are not in ``scores`` (:func:`lotterylib.collect.subnetwork_scores`), so no bar averages them.
+    removed nothing) are not in ``scores`` (:func:`lotterylib.read.collect.subnetwork_scores`), so no bar averages them.
 
     ``full`` has per-task ``score`` (the full model, mean over seeds) and ``majority``.
     """
@@ -222,7 +222,7 @@ def published_subnetwork_bars(scores: pd.DataFrame, reference: pd.DataFrame, met
                               titles: dict[str, str] | None = None, ncols: int = 3):
     """Fig. 2 from published means and sample stds: good, random, bad; pruned (light) and re-fine-tuned
     (solid); where the paper's figure drew another series (``paper figure differs``), that bar is added,
-    hatched. ``scores``: :func:`lotterylib.paper_figures.fig2_scores`; ``reference``: ``fig2_reference``."""
+    hatched. ``scores``: :func:`lotterylib.report.paper_figures.fig2_scores`; ``reference``: ``fig2_reference``."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .errors import MaskError
-from .structure import ModelStructure
+from lotterylib.errors import MaskError
+from lotterylib.model.structure import ModelStructure
 
 
 def _as_gate(mask, device: torch.device | None = None) -> torch.Tensor:

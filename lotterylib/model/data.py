@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .tasks import OFFICIAL_SIZES, TASKS, TaskSpec, get_task  # noqa: F401 (the task registry, re-exported)
+from lotterylib.config.tasks import OFFICIAL_SIZES, TASKS, TaskSpec, get_task  # noqa: F401 (the task registry, re-exported)
 
 GLUE_DIR_ENV = "LOTTERY_GLUE_DIR"
 HUB_DATASET = "nyu-mll/glue"

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .masking import gates, ones_masks
-from .structure import ModelStructure
-from .train import _device, _progress, model_inputs, task_loss
+from lotterylib.model.masking import gates, ones_masks
+from lotterylib.model.structure import ModelStructure
+from lotterylib.run.train import _device, _progress, model_inputs, task_loss
 
 ABS_PER = ("example", "batch")
 

@@ -18,10 +18,10 @@ from typing import Mapping
 
 import numpy as np
 
-from . import __version__
-from .errors import MaskError, MissingError, ResultFileError
-from .results import atomic_write, read_json, read_npz
-from .structure import PRUNABLE, ModelStructure
+from lotterylib import __version__
+from lotterylib.errors import MaskError, MissingError, ResultFileError
+from lotterylib.store.files import atomic_write, read_json, read_npz
+from lotterylib.model.structure import PRUNABLE, ModelStructure
 
 KINDS = ("structured", "weights")
 
@@ -89,7 +89,7 @@ def load_mask(
     for file in (npz, sidecar):
         if not file.exists():
             raise MissingError(f"mask file {file} is missing: a mask is a .npz plus its .json sidecar, "
-                               "written together by lotterylib.masks_io.save_mask; re-run the stage that writes it")
+                               "written together by lotterylib.store.masks.save_mask; re-run the stage that writes it")
     meta = read_json(sidecar)
     arrays = read_npz(npz)
     if meta.get("kind") not in KINDS:

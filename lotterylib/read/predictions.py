@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import reported_metric
-from .plans import Plan
-from .results import read_npz, run_dir
+from lotterylib.method.metrics import reported_metric
+from lotterylib.config.plans import Plan
+from lotterylib.store.files import read_npz, run_dir
 
 #: Re-fine-tuned variants, (method, subnetwork), in the order every table shows them.
 VARIANTS: tuple[tuple[str, str], ...] = tuple((m, s) for m in ("m", "s", "super") for s in ("good", "random", "bad"))
@@ -166,7 +166,7 @@ def paper_constant(summary: pd.DataFrame, reference: pd.DataFrame, methods=("m",
     """Per task, the published re-fine-tuned cells whose five seeds were all constant predictors, as far as a
     mean and a standard deviation can show it (inferred: the mean at a class share with std 0).
 
-    ``summary``: :func:`lotterylib.scorecard.paper_summary`; ``reference``: the paper's full models with the
+    ``summary``: :func:`lotterylib.report.scorecard.paper_summary`; ``reference``: the paper's full models with the
     ``majority`` baseline (accuracy share; CoLA 0, STS-B none).
     """
     major = reference.set_index("task")["majority"]

@@ -59,7 +59,7 @@ def _get(root: nn.Module, path: str) -> nn.Module:
 class ModelStructure:
     """Shape and module paths of a BERT-layout classifier.
 
-    >>> from lotterylib.models import tiny_bert
+    >>> from lotterylib.model.models import tiny_bert
     >>> s = ModelStructure.of(tiny_bert(num_labels=2))
     >>> (s.n_layers, s.n_heads, s.head_dim)
     (2, 4, 8)
@@ -82,7 +82,7 @@ class ModelStructure:
         if model_type not in FAMILIES:
             raise ValueError(
                 f"model_type {model_type!r} is not in lotterylib's structure table "
-                f"(known: {sorted(FAMILIES)}); add its layer path to lotterylib.structure.FAMILIES"
+                f"(known: {sorted(FAMILIES)}); add its layer path to lotterylib.model.structure.FAMILIES"
             )
         layers_path = FAMILIES[model_type]["layers"]
         try:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .experiment import METHODS, no_subnetwork_reason, super_dir
-from .metrics import reported_metric, search_metric
-from .plans import Plan
-from .pruning import replay_s_trace
-from .results import read_npz, run_dir
-from .subnetworks import SUBNETWORKS
+from lotterylib.run.experiment import METHODS, no_subnetwork_reason, super_dir
+from lotterylib.method.metrics import reported_metric, search_metric
+from lotterylib.config.plans import Plan
+from lotterylib.method.pruning import replay_s_trace
+from lotterylib.store.files import read_npz, run_dir
+from lotterylib.method.subnetworks import SUBNETWORKS
 
 STAGES = ("finetune",) + tuple(f"prune_{m}" for m in METHODS) + tuple(
     f"retrain_{m}_{s}" for m in METHODS for s in SUBNETWORKS)

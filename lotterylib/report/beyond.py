@@ -12,9 +12,9 @@ ones on most tasks, unlike the paper's bert-base. This module gathers what bears
 - the share of heads and of MLPs our s-search removed, beside the authors' published bert-base masks;
 - the good-minus-random gap of s-pruning, ours and the paper's, relative to the good mean, on one scale.
 
-Every gap is METHOD.md section 9's rule, :func:`lotterylib.compare.compare` (runs paired by seed). The authors
+Every gap is METHOD.md section 9's rule, :func:`lotterylib.read.compare.compare` (runs paired by seed). The authors
 published each setting's mean and standard deviation over their five seeds, not the per-seed scores, so their
-runs cannot be paired: :func:`lotterylib.compare.compare_unpaired` applies the same tolerance and verdict rule to a Welch interval
+runs cannot be paired: :func:`lotterylib.read.compare.compare_unpaired` applies the same tolerance and verdict rule to a Welch interval
 built from those summaries (pairing can only narrow an interval where good and random runs of a seed move
 together), and our side is also shown that way, so that the two can be read like for like.
 
@@ -35,12 +35,12 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from scipy import stats
 
-from .compare import INCONCLUSIVE, LEVEL, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
-from .paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
-from .plans import Plan
-from .plots import SUBNETWORK_COLORS
-from .results import read_npz, run_dir
-from .subnetworks import SUBNETWORKS, SWAP_VARIANTS
+from lotterylib.read.compare import INCONCLUSIVE, LEVEL, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
+from lotterylib.read.paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
+from lotterylib.config.plans import Plan
+from lotterylib.report.plots import SUBNETWORK_COLORS
+from lotterylib.store.files import read_npz, run_dir
+from lotterylib.method.subnetworks import SUBNETWORKS, SWAP_VARIANTS
 
 #: GLUE order, as the paper lists the tasks.
 GLUE_ORDER: tuple[str, ...] = PAPER_TASKS
@@ -50,7 +50,7 @@ SWAP_ARMS: tuple[str, ...] = ("good", *SWAP_VARIANTS, "random")
 ARM_NAMES = {"good": "good", "good_heads_random_mlps": "good heads + random MLPs",
              "random_heads_good_mlps": "random heads + good MLPs", "random": "random"}
 #: The authors' settings holding the s-pruning good and random re-fine-tuned scores (the real ones: Figure 2a
-#: drew ``head_mlp_retrained`` for both; see lotterylib.paper_figures.FIG2_SERIES).
+#: drew ``head_mlp_retrained`` for both; see lotterylib.report.paper_figures.FIG2_SERIES).
 PAPER_S_SETTINGS = {"good": "head_mlp_retrained", "random": "head_mlp_random_retrained"}
 PAPER_MODEL = "bert-base-uncased"
 SOURCES = ("ours", "ours, unpaired", "paper, unpaired")
@@ -60,7 +60,7 @@ EMPTY = "not yet computed"
 
 
 def fraction_label(fraction: float) -> str:
-    """The folder label of a head fraction, as :func:`lotterylib.experiment.fraction_label` writes it.
+    """The folder label of a head fraction, as :func:`lotterylib.run.experiment.fraction_label` writes it.
 
     >>> fraction_label(0.5)
     'f0.50'

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .masking import ones_masks
-from .metrics import search_metric
-from .structure import ModelStructure
+from lotterylib.model.masking import ones_masks
+from lotterylib.method.metrics import search_metric
+from lotterylib.model.structure import ModelStructure
 
 
 # --- compute -----------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ class ExplorerModel:
         self.head_mask, self.mlp_mask, self.weight_mask = current
 
     def score(self) -> float:
-        from .train import evaluate
+        from lotterylib.run.train import evaluate
 
         start = time.perf_counter()
         value = evaluate(self.model, self.batches, self.task, head_mask=self.head_mask, mlp_mask=self.mlp_mask,
@@ -102,8 +102,8 @@ class ExplorerModel:
         """(n, n) attention of one head on one dev example under the current masks."""
         from contextlib import nullcontext
 
-        from .attention import attention_maps
-        from .masking import weight_masks
+        from lotterylib.method.attention import attention_maps
+        from lotterylib.model.masking import weight_masks
 
         if self.attention_batch is None:
             raise ValueError("no attention examples: build the explorer with an eager model's batch")
@@ -126,8 +126,8 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
     run's results (s-pruning good/random/bad, super-survivors, m-pruning good/random/bad as weight
     masks under all-on toggles).
     """
-    from .masks_io import load_mask
-    from .results import read_json
+    from lotterylib.store.masks import load_mask
+    from lotterylib.store.files import read_json
 
     model = run.finetuned_model()  # fast (sdpa) attention for scoring
     eager = run.new_model(eager=True)  # the same weights with readable attention maps
@@ -144,7 +144,7 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
                     presets[f"{label}: {sub}"] = (arrays["head_mask"], arrays["mlp_mask"])
         m_search = run.dir / "prune_m" / "search.json"
         if m_search.exists() and not read_json(m_search).get("skipped"):
-            from .experiment import load_subnetwork
+            from lotterylib.run.experiment import load_subnetwork
 
             head, mlp = ones_masks(ModelStructure.of(model))
             for sub in ("good", "random", "bad"):
@@ -362,8 +362,8 @@ def _score_line(label: str, value: float | None, full: float | None, metric: str
 
 def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
     """Labels and HTML views of the presets of one run, from committed results."""
-    from .masks_io import load_mask
-    from .results import read_json, run_dir
+    from lotterylib.store.masks import load_mask
+    from lotterylib.store.files import read_json, run_dir
 
     folder = run_dir(plan, task, seed)
     full = read_json(folder / "finetune" / "metrics.json")
@@ -423,7 +423,7 @@ def share_table_html(by_layer: list[dict]) -> str:
 
 def removal_view(plan: str, task: str, seed: int) -> str | None:
     """The dev metric change from removing each single head and each single MLP."""
-    from .results import read_json, run_dir
+    from lotterylib.store.files import read_json, run_dir
 
     path = run_dir(plan, task, seed) / "finetune" / "single_removal.json"
     if not path.exists():
@@ -439,8 +439,8 @@ def removal_view(plan: str, task: str, seed: int) -> str | None:
 
 def trace_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
     """One view per s-pruning step: the mask after the step, the components it removed, the score."""
-    from .pruning import replay_s_trace
-    from .results import read_json, run_dir
+    from lotterylib.method.pruning import replay_s_trace
+    from lotterylib.store.files import read_json, run_dir
 
     path = run_dir(plan, task, seed) / "prune_s" / "search.json"
     if not path.exists():
@@ -465,7 +465,7 @@ def static_explorer(plan: str, seed: int, tasks: list[str]):
     """The kernel-free explorer: tasks x (presets, single removals, pruning trace), switched in the browser."""
     import ipywidgets as w
 
-    from .results import run_dir
+    from lotterylib.store.files import run_dir
 
     pages, shown = [], []
     for task in tasks:

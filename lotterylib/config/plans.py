@@ -26,10 +26,10 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from .errors import ConfigError, MissingError
-from .tasks import get_task
+from lotterylib.errors import ConfigError, MissingError
+from lotterylib.config.tasks import get_task
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PLANS_DIR = REPO / "plans"
 #: The weight variants a plan may start from: the checkpoint as it is, or rounded to float16 first.
 WEIGHT_VARIANTS = ("float32", "float16")

@@ -1,6 +1,6 @@
 """Fine-tuning and evaluation: a plain loop, seeded, under optional fixed masks.
 
-The paper's hyperparameters are the defaults of :class:`lotterylib.plans.TrainConfig`: AdamW, lr 2e-5, batch 32,
+The paper's hyperparameters are the defaults of :class:`lotterylib.config.plans.TrainConfig`: AdamW, lr 2e-5, batch 32,
 3 epochs, max length 128, linear decay without warm-up, no weight decay, gradient clipping at 1.0.
 """
 
@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .masking import gates, weight_masks
-from .plans import TrainConfig  # noqa: F401 (the plan's train section; re-exported)
+from lotterylib.model.masking import gates, weight_masks
+from lotterylib.config.plans import TrainConfig  # noqa: F401 (the plan's train section; re-exported)
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -93,7 +93,7 @@ def fine_tune(
     """Train ``model`` in place; returns the training curve (one dict per ``log_every`` steps).
 
     ``make_epoch_batches(epoch)`` returns that epoch's batches (shuffled with a seed derived from
-    the run's seed: see :func:`lotterylib.data.make_batches`). Masks stay fixed during training;
+    the run's seed: see :func:`lotterylib.model.data.make_batches`). Masks stay fixed during training;
     a weight mask is baked in at the end so masked weights are exactly zero in the result.
     """
     set_seed(seed)
@@ -153,7 +153,7 @@ def fine_tune(
             bar.close()
     model.eval()
     if weight_mask is not None:  # bake the zeros in: masked weights are exactly zero afterwards
-        from .masking import prunable_tensors
+        from lotterylib.model.masking import prunable_tensors
 
         with torch.no_grad():
             for name, tensor in prunable_tensors(model).items():
@@ -212,7 +212,7 @@ def evaluate(
     weight_mask: Mapping | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
-    """The task's metrics (see :func:`lotterylib.metrics.compute_metrics`) on ``batches``."""
+    """The task's metrics (see :func:`lotterylib.method.metrics.compute_metrics`) on ``batches``."""
     return evaluate_with_predictions(model, batches, task, head_mask, mlp_mask, weight_mask, progress)[0]
 
 
@@ -226,7 +226,7 @@ def evaluate_with_predictions(
     progress: bool = False,
 ) -> tuple[dict[str, float], np.ndarray]:
     """``(metrics, predictions)``: the task's metrics and the dev predictions they came from (example order)."""
-    from .metrics import compute_metrics
+    from lotterylib.method.metrics import compute_metrics
 
     predictions = predict(model, batches, head_mask, mlp_mask, weight_mask, progress)
     return compute_metrics(task, predictions, labels_of(batches)), predictions

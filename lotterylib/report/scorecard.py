@@ -2,13 +2,13 @@
 and on ours, on the same tasks.
 
 **Comparisons.** Every "X is on par with Y" and "X beats Y" (C1's "reaches the full model", C2, C3, C4 and the
-super-survivors) is judged by the one rule of METHOD.md section 9, :func:`lotterylib.compare.compare`: per task,
+super-survivors) is judged by the one rule of METHOD.md section 9, :func:`lotterylib.read.compare.compare`: per task,
 the runs paired by seed, the gap ``score(reference) - score(other)``, its mean and 95 % t-interval, against the
 tolerance ``tau = 0.1 x mean score(reference)``: "on par", "worse" or "inconclusive at n seeds". Ours are paired
 by seed. The authors published each cell's mean and standard deviation over their five seeds, not the
 per-seed scores, so the paired gap's spread is unknown there: :func:`compare_summary` applies the same tolerance
 and verdicts to the Welch interval of the two cells taken as independent
-(:func:`lotterylib.compare.compare_unpaired`; runs that share a seed usually correlate positively, which would
+(:func:`lotterylib.read.compare.compare_unpaired`; runs that share a seed usually correlate positively, which would
 narrow it). Every page that shows a
 comparison (this one, Figure 2, the paper's Figure 2) calls :func:`comparisons`.
 
@@ -18,13 +18,13 @@ comparison (this one, Figure 2, the paper's Figure 2) calls :func:`comparisons`.
    the full model's mean over seeds (``mean - t(0.975, n - 1) x std / sqrt(n)``, sample std, ``n >= 2``) lies
    above the majority baseline (:func:`testability`), and
 2. none of its good re-fine-tunes (m- and s-pruning) is a constant predictor
-   (:mod:`lotterylib.predictions`: from the dev predictions, or inferred from the metrics of older runs; on
+   (:mod:`lotterylib.read.predictions`: from the dev predictions, or inferred from the metrics of older runs; on
    the paper's side only a cell whose every seed is constant can be seen).
 
 A claim is judged on the tasks testable on **both** sides (the paper's data cover every task of our plans), so
 the two columns of the card count the same tasks; the paper's verdict on all the tasks testable in its own
 data is added to its evidence. Searches that removed nothing (or were skipped) have no subnetwork: their runs
-are left out of every comparison and mean (:func:`lotterylib.collect.no_subnetwork_runs`), and a task where a
+are left out of every comparison and mean (:func:`lotterylib.read.collect.no_subnetwork_runs`), and a task where a
 method has no subnetwork in any seed is not testable for that method's claims.
 
 **Verdicts.** A claim about tasks **holds** when its per-task rule is true on at least two thirds of the testable
@@ -47,7 +47,7 @@ Per-task rules (the claims' comparisons are in :data:`TESTS`):
   computed it) is at most :data:`KAPPA_UNSTABLE` ("fair" agreement or less; the paper printed 0.15-0.32).
 - C9: per pair of tasks, the mean number of heads both keep (same seed index) exceeds the 95th percentile of
   a null that re-places each mask's survivors at random.
-- C10: attention types from the rules of :mod:`lotterylib.patterns`; survival (kept in a seed's good mask) vs
+- C10: attention types from the rules of :mod:`lotterylib.read.patterns`; survival (kept in a seed's good mask) vs
   "heterogeneous", Cochran-Mantel-Haenszel over (task, seed) tables: the claim holds unless survivors are
   significantly (p < 0.05) more often heterogeneous.
 """
@@ -61,9 +61,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import analysis, collect, predictions
-from .compare import LEVEL, ON_PAR, WORSE, Comparison, compare, compare_unpaired
-from .plans import Plan
+from lotterylib.read import analysis
+from lotterylib.read import collect
+from lotterylib.read import predictions
+from lotterylib.read.compare import LEVEL, ON_PAR, WORSE, Comparison, compare, compare_unpaired
+from lotterylib.config.plans import Plan
 
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this scale"
 HOLDS_SHARE = 2 / 3
@@ -96,7 +98,7 @@ RULES: dict[str, str] = {
     "C7": "heads: early and middle thirds of the layers keep more than the last; MLPs: middle more than both others",
     "C8": f"Fleiss' kappa of the good head masks over seeds <= {KAPPA_UNSTABLE} (at most 'fair' agreement)",
     "C9": "per task pair: mean heads kept by both (same seed index) > 95th percentile of a random re-placement null",
-    "C10": "survivors are not more often 'heterogeneous' than pruned heads (association test, lotterylib.patterns)",
+    "C10": "survivors are not more often 'heterogeneous' than pruned heads (association test, lotterylib.read.patterns)",
 }
 
 # --- cells and the comparisons each claim makes ------------------------------------------------------------
@@ -152,7 +154,7 @@ C4_PARTS: dict[str, tuple[int, ...]] = {"bad worse than good (m and s)": (0, 1),
 def compare_summary(reference_mean: float, reference_std: float, other_mean: float, other_std: float,
                     n: int) -> Comparison:
     """The rule for two cells known only by their mean and sample std over ``n`` seeds (the paper's published
-    data): :func:`lotterylib.compare.compare_unpaired`, the same tolerance and verdicts on the Welch interval.
+    data): :func:`lotterylib.read.compare.compare_unpaired`, the same tolerance and verdicts on the Welch interval.
 
     >>> c = compare_summary(0.84, 0.009, 0.70, 0.014, 5)
     >>> c.verdict, round(c.gap, 3), round(c.tau, 3)
@@ -238,7 +240,7 @@ def testability(reference: pd.DataFrame, constant: dict[str, str] | None = None)
     """Per task: whether it is testable (module docstring) and why not.
 
     ``reference``: task, full, full std, majority, n; ``constant``: per task, its constant good re-fine-tunes in
-    words (:func:`lotterylib.predictions.constant_good`, :func:`lotterylib.predictions.paper_constant`).
+    words (:func:`lotterylib.read.predictions.constant_good`, :func:`lotterylib.read.predictions.paper_constant`).
     Columns: task, n, full, full std, majority, lower end, beats majority, constant good re-fine-tunes,
     testable, why.
     """
@@ -348,14 +350,14 @@ def our_reference(plan: Plan | str) -> pd.DataFrame:
 def paper_summary() -> pd.DataFrame:
     """The published cells of Figure 2 and of the super-survivors: task, method, subnetwork, stage, mean, std
     (sample), n (5), size (unknown)."""
-    from .paper_figures import fig2_scores, super_scores
+    from lotterylib.report.paper_figures import fig2_scores, super_scores
 
     s = pd.concat([fig2_scores(), super_scores()], ignore_index=True)
     return s.assign(n=5, size=np.nan)[["task", "method", "subnetwork", "stage", "mean", "std", "n", "size"]]
 
 
 def paper_reference() -> pd.DataFrame:
-    from .paper_figures import fig2_reference
+    from lotterylib.report.paper_figures import fig2_reference
 
     return fig2_reference().assign(n=5)
 
@@ -501,7 +503,7 @@ def c5(summary: pd.DataFrame, reference: pd.DataFrame, runs=None, testable=None)
 # --- C6-C9: masks and importance ------------------------------------------------------------------------------
 
 def c6(importance: pd.DataFrame) -> Finding:
-    """``importance``: rows of (task, seed, step, kind, score), as :func:`lotterylib.collect.importance_scores`."""
+    """``importance``: rows of (task, seed, step, kind, score), as :func:`lotterylib.read.collect.importance_scores`."""
     heads = importance[importance["kind"] == "head"] if len(importance) else importance
     if not len(heads):
         return Finding(UNTESTABLE, "no s-pruning traces yet")
@@ -578,8 +580,8 @@ def c9(masks: dict, testable: list[str] | None = None, n_perm: int = 1000) -> Fi
 
 
 def c10(plan: Plan | str) -> Finding:
-    """Survival vs 'heterogeneous' attention: :func:`lotterylib.patterns.c10` (CMH test over seeds, pooled)."""
-    from . import patterns
+    """Survival vs 'heterogeneous' attention: :func:`lotterylib.read.patterns.c10` (CMH test over seeds, pooled)."""
+    from lotterylib.read import patterns
 
     table = patterns.c10(plan)
     summary = patterns.pooled_summary(table)
@@ -603,14 +605,14 @@ def paper_c10() -> Finding:
 # --- the whole card -----------------------------------------------------------------------------------------
 
 def _paper_masks() -> dict:
-    from .paper_figures import paper_masks
+    from lotterylib.report.paper_figures import paper_masks
 
     return paper_masks()
 
 
 def paper_importance(masks: dict) -> pd.DataFrame:
     """The published importance of the final pruning iteration, for the heads that survived it, in the layout
-    of :func:`lotterylib.collect.importance_scores` (step "final")."""
+    of :func:`lotterylib.read.collect.importance_scores` (step "final")."""
     rows = []
     for task, m in masks.items():
         if m.get("head_importance") is None:
@@ -623,7 +625,7 @@ def paper_importance(masks: dict) -> pd.DataFrame:
 
 def paper_c5() -> Finding:
     """The paper published no m-pruning masks: its C5 evidence is the count it printed."""
-    from .paper_figures import PAPER_PRINTED
+    from lotterylib.report.paper_figures import PAPER_PRINTED
 
     k, n = PAPER_PRINTED["c5_tasks_m_smaller"]["value"]
     return Finding(HOLDS if k >= math.ceil(HOLDS_SHARE * n) else FAILS,
@@ -656,7 +658,7 @@ class Side:
 
 def sides(plan: Plan | str, with_paper: bool | None = True) -> dict[str, Side]:
     """``{"ours": Side, "paper": Side}``; ``with_paper=None``: the paper's side only where its data is found."""
-    from .paper import PaperDataNotFound
+    from lotterylib.read.paper import PaperDataNotFound
 
     runs = our_runs(plan)
     reference = our_reference(plan)

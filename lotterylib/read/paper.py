@@ -88,7 +88,7 @@ class PaperDataNotFound(FileNotFoundError):
 
 def _default_local_dir() -> Path:
     """``<repository root>/../shared/paper_reference`` (repository root = parent of the package dir)."""
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "paper_reference"
+    return Path(__file__).resolve().parents[3] / "shared" / "paper_reference"
 
 
 def paper_cache_dir() -> Path:

@@ -1,7 +1,7 @@
 """The paper's figures rebuilt from the authors' published data (the chapter ``notebooks/figures/paper_*``).
 
-Everything here reads the authors' files through :mod:`lotterylib.paper` (never the network: every loader is
-called with ``allow_download=False``) and computes with the same :mod:`lotterylib.analysis` functions that
+Everything here reads the authors' files through :mod:`lotterylib.read.paper` (never the network: every loader is
+called with ``allow_download=False``) and computes with the same :mod:`lotterylib.read.analysis` functions that
 analyse our own runs. The only numbers typed in are in :data:`PAPER_PRINTED`: what the paper (or the
 authors' own notebooks and scripts) printed, each with its source, quoted so that the pages can put our
 recomputation beside it. Architecture constants of bert-base-uncased (:data:`BERT_BASE`) are model
@@ -19,11 +19,11 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from . import analysis
-from .paper import (PAPER_COMMIT, PAPER_REPO, PAPER_SEEDS, PAPER_TASKS, TABLE2_TYPO, load_paper_masks,
+from lotterylib.read import analysis
+from lotterylib.read.paper import (PAPER_COMMIT, PAPER_REPO, PAPER_SEEDS, PAPER_TASKS, TABLE2_TYPO, load_paper_masks,
                     load_paper_results, load_table2)
-from .structure import ModelStructure
-from .subnetworks import structured_weight_count
+from lotterylib.model.structure import ModelStructure
+from lotterylib.method.subnetworks import structured_weight_count
 
 # --- what the paper and the authors printed ----------------------------------------------------------
 
@@ -409,12 +409,12 @@ def fig2_wide(scores: pd.DataFrame, method: str) -> pd.DataFrame:
 
 def random_retrained_check(scores: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
     """s-pruning, re-fine-tuned: good, the real random scores, the random bar the paper's Figure 2a drew, and
-    the verdict of the one comparison rule (METHOD.md section 9, :func:`lotterylib.scorecard.comparisons`: the
+    the verdict of the one comparison rule (METHOD.md section 9, :func:`lotterylib.report.scorecard.comparisons`: the
     same function the scorecard calls) on the published means and stds.
 
     ``reference``: :func:`fig2_reference` (read from the default folder when omitted).
     """
-    from .scorecard import comparisons
+    from lotterylib.report.scorecard import comparisons
 
     reference = fig2_reference() if reference is None else reference
     summary = scores[scores["method"] == "s"].assign(n=len(PAPER_SEEDS))
@@ -492,7 +492,7 @@ def s_sizes(masks_by_task: dict) -> pd.DataFrame:
 
     ``paper %``: the paper's convention (:func:`paper_size_convention`); ``heads``, ``MLPs``, ``heads+MLPs``:
     share kept; ``prunable weights``: share of the m-prunable encoder weights kept
-    (:func:`lotterylib.subnetworks.structured_weight_count` on bert-base).
+    (:func:`lotterylib.method.subnetworks.structured_weight_count` on bert-base).
     """
     structure = bert_base_structure()
     rows = []

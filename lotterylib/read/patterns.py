@@ -4,13 +4,13 @@ Following Kovaleva et al. (2019), the paper sorts attention maps into five types
 [CLS]/[SEP]), *diagonal* (on the neighbouring tokens), *vertical+diagonal*, *block* (within one sentence of
 a sentence pair) and *heterogeneous* (none of these). The authors classified maps with a small CNN trained on
 about 400 hand-labelled maps; neither labels nor weights are public. Here every rule is written down
-(:class:`PatternRules`) and works on the statistics that :mod:`lotterylib.attention` records for every head
+(:class:`PatternRules`) and works on the statistics that :mod:`lotterylib.method.attention` records for every head
 and example (or that :func:`map_stats` computes from one raw map), so the classification needs no model.
 
 Three layers:
 
 - classification: :func:`pattern_scores`, :func:`classify` (any leading shape), :func:`map_stats` (raw
-  maps -> the same statistics, through :func:`lotterylib.attention.example_stats`), :func:`head_summary`
+  maps -> the same statistics, through :func:`lotterylib.method.attention.example_stats`), :func:`head_summary`
   (one type per head from many examples);
 - loading: :func:`read_attention`, :func:`load_attention`, :func:`load_masks`, :func:`load_super`,
   :func:`head_table`, :func:`load_gallery` (missing runs are skipped; a file lacking a key is refused);
@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .attention import STATS
+from lotterylib.method.attention import STATS
 
 TYPES = ("vertical", "diagonal", "vertical+diagonal", "block", "heterogeneous")
 """The five pattern types; an integer type code is an index into this tuple."""
@@ -49,8 +49,8 @@ _TOLERANCE = 1e-9
 
 # What the rules read; ``self`` only when the diagonal band includes the main diagonal.
 _NEEDED = ("cls", "sep", "diag_prev", "diag_next", "within", "max_entropy")
-_FIX = ("compute them with lotterylib.attention.example_stats (recorded per run by "
-        "lotterylib.experiment.record_attention) or from raw maps with lotterylib.patterns.map_stats")
+_FIX = ("compute them with lotterylib.method.attention.example_stats (recorded per run by "
+        "lotterylib.run.experiment.record_attention) or from raw maps with lotterylib.read.patterns.map_stats")
 
 
 # --- the rules ----------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ class PatternRules:
     5. **heterogeneous** otherwise.
 
     Every comparison is ``>=`` (up to a rounding slack of 1e-9). Definitions, from the recorded statistics
-    (:mod:`lotterylib.attention`; means over query rows):
+    (:mod:`lotterylib.method.attention`; means over query rows):
 
     - special mass ``s = cls + sep`` (attention on [CLS] and [SEP]);
     - band mass ``d = diag_prev + diag_next (+ self)``: the -1 and +1 diagonals, and the main diagonal when
@@ -179,7 +179,7 @@ def type_names(codes) -> np.ndarray:
 
 def _check_rules(rules) -> PatternRules:
     if not isinstance(rules, PatternRules):
-        raise ValueError(f"rules must be a lotterylib.patterns.PatternRules, got {type(rules).__name__}")
+        raise ValueError(f"rules must be a lotterylib.read.patterns.PatternRules, got {type(rules).__name__}")
     return rules
 
 
@@ -256,7 +256,7 @@ def pattern_scores(stats: Mapping, rules: PatternRules = DEFAULT_RULES) -> dict[
 def classify(stats: Mapping, rules: PatternRules = DEFAULT_RULES, names: bool = False) -> np.ndarray:
     """Type codes (or names with ``names=True``) of attention statistics of any leading shape.
 
-    ``stats`` maps the names of :data:`lotterylib.attention.STATS` to arrays of one shape, e.g. (N, L, H)
+    ``stats`` maps the names of :data:`lotterylib.method.attention.STATS` to arrays of one shape, e.g. (N, L, H)
     as recorded, (L, H) per-head means, or scalars. The rules are :class:`PatternRules`.
     """
     p = pattern_scores(stats, rules)
@@ -327,17 +327,17 @@ def _segments_from_sep(is_sep: np.ndarray) -> np.ndarray:
 
 
 def map_stats(maps, tokens: Sequence, sep_token: str = "[SEP]") -> dict[str, np.ndarray]:
-    """The statistics of :mod:`lotterylib.attention` from raw maps, so a gallery map can be classified.
+    """The statistics of :mod:`lotterylib.method.attention` from raw maps, so a gallery map can be classified.
 
     ``maps``: one map ``(T, T)`` (rows: queries, columns: keys; rows sum to 1) or a stack ``(..., T, T)``;
     ``tokens``: the ``T`` token strings (``'[CLS]'`` first, ``sep_token`` closing each sentence). Segments
     are derived from the [SEP] positions (a token after the first [SEP] is in the second sentence), as BERT's
-    token types are. Computed by :func:`lotterylib.attention.example_stats`, so the numbers are the ones
+    token types are. Computed by :func:`lotterylib.method.attention.example_stats`, so the numbers are the ones
     the pipeline records. Returns each statistic with the leading shape of ``maps`` (a float for one map).
     """
     import torch
 
-    from .attention import example_stats
+    from lotterylib.method.attention import example_stats
 
     arr = np.asarray(maps, dtype=np.float64)
     if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
@@ -364,14 +364,14 @@ def map_stats(maps, tokens: Sequence, sep_token: str = "[SEP]") -> dict[str, np.
 # --- loading a plan's result files ---------------------------------------------------------------
 
 def _plan(plan):
-    from .plans import Plan
+    from lotterylib.config.plans import Plan
 
     return plan if isinstance(plan, Plan) else Plan.load(plan)
 
 
 def read_attention(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """``finetune/attention.npz`` -> ``{"finetuned": stats, "pretrained": stats}``, each stat (N, L, H)."""
-    from .results import read_npz
+    from lotterylib.store.files import read_npz
 
     path = Path(path)
     arrays = read_npz(path)
@@ -380,7 +380,7 @@ def read_attention(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
         missing = [f"{weights}_{s}" for s in STATS if f"{weights}_{s}" not in arrays]
         if missing:
             raise ValueError(f"{path} lacks {missing}: it was not written by this version of "
-                             "lotterylib.experiment.record_attention; re-run the run's finetune stage (or "
+                             "lotterylib.run.experiment.record_attention; re-run the run's finetune stage (or "
                              "record_attention on its checkpoint) to rewrite it")
         stats = {s: arrays[f"{weights}_{s}"] for s in STATS}
         shapes = {k: v.shape for k, v in stats.items()}
@@ -393,7 +393,7 @@ def read_attention(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
 
 def _runs(plan, name: str):
     """``(task, seed, path)`` for every run of the plan that has ``finetune/<name>``; the rest are skipped."""
-    from .results import run_dir
+    from lotterylib.store.files import run_dir
 
     for task in plan.tasks:
         for seed in plan.seeds:
@@ -427,7 +427,7 @@ def load_attention(plan, rules: PatternRules = DEFAULT_RULES, aggregate: str = "
         for weights, stats in read_attention(path).items():
             if per_example:
                 if index is None:
-                    from .results import read_npz
+                    from lotterylib.store.files import read_npz
                     arrays = read_npz(path)
                     n = next(iter(stats.values())).shape[0]
                     index = arrays.get("example_index", np.arange(n))
@@ -456,7 +456,7 @@ def load_attention(plan, rules: PatternRules = DEFAULT_RULES, aggregate: str = "
 
 def load_masks(plan, subnetwork: str = "good") -> pd.DataFrame:
     """s-pruning head masks as a table: (task, seed, layer, head, kept); seeds without a mask are absent."""
-    from .collect import s_masks
+    from lotterylib.read.collect import s_masks
 
     plan = _plan(plan)
     frames = []
@@ -475,8 +475,8 @@ def load_masks(plan, subnetwork: str = "good") -> pd.DataFrame:
 
 def load_super(plan, subnetwork: str = "good") -> pd.DataFrame:
     """Super-survivor head masks (kept in every seed) where they exist: (task, layer, head, super)."""
-    from .experiment import super_dir
-    from .masks_io import load_mask
+    from lotterylib.run.experiment import super_dir
+    from lotterylib.store.masks import load_mask
 
     plan = _plan(plan)
     frames = []
@@ -547,7 +547,7 @@ class Gallery:
 
 def read_gallery(path: str | Path) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
     """``finetune/gallery.npz`` -> ``[(weights, i, maps (L, H, T, T), tokens (T,)), ...]``."""
-    from .results import read_npz
+    from lotterylib.store.files import read_npz
 
     path = Path(path)
     arrays = read_npz(path)
@@ -559,7 +559,7 @@ def read_gallery(path: str | Path) -> list[tuple[str, int, np.ndarray, np.ndarra
         token_key = f"{weights}_{index}_tokens"
         if weights not in WEIGHTS or not index.isdigit():
             raise ValueError(f"{path} has an unexpected key {key!r}: gallery keys are <finetuned|pretrained>_<i>_maps "
-                             "and _tokens, written by lotterylib.experiment.record_attention")
+                             "and _tokens, written by lotterylib.run.experiment.record_attention")
         if token_key not in arrays:
             raise ValueError(f"{path} lacks {token_key!r} for {key!r}: re-run the run's finetune stage to rewrite it")
         maps, tokens = arrays[key], arrays[token_key]
@@ -574,7 +574,7 @@ def load_gallery(plan, rules: PatternRules = DEFAULT_RULES, tokenizer=None) -> G
     """Every gallery map of a plan, typed by the rules; runs without ``gallery.npz`` are skipped.
 
     Tokens stored as ids are turned into strings with ``tokenizer`` (default: the plan model's tokenizer,
-    :func:`lotterylib.models.load_tokenizer`, loaded only if needed); tokens stored as strings are used
+    :func:`lotterylib.model.models.load_tokenizer`, loaded only if needed); tokens stored as strings are used
     as they are, with ``'[SEP]'`` as the separator.
     """
     plan, rules = _plan(plan), _check_rules(rules)
@@ -584,7 +584,7 @@ def load_gallery(plan, rules: PatternRules = DEFAULT_RULES, tokenizer=None) -> G
             sep = "[SEP]"
             if np.issubdtype(tokens.dtype, np.integer):
                 if tokenizer is None:
-                    from .models import load_tokenizer
+                    from lotterylib.model.models import load_tokenizer
                     tokenizer = load_tokenizer(plan.model)
                 words = list(tokenizer.convert_ids_to_tokens([int(t) for t in tokens]))
                 sep = tokenizer.sep_token
@@ -652,7 +652,7 @@ def type_shares(heads: pd.DataFrame, by: Sequence[str] = ("task", "weights")) ->
     by = list(by)
     missing = [c for c in by + ["type"] if c not in heads.columns]
     if missing:
-        raise ValueError(f"the head table lacks columns {missing}: build it with lotterylib.patterns.head_table")
+        raise ValueError(f"the head table lacks columns {missing}: build it with lotterylib.read.patterns.head_table")
     type_codes(heads["type"].unique())  # refuses unknown type names
     rows = []
     for group, member in _groups(heads).items():
@@ -750,7 +750,7 @@ def association(heads: pd.DataFrame, weights: str = "finetuned") -> pd.DataFrame
     _check_weights(weights)
     needed = [c for c in ("task", "seed", "weights", "type", "kept") if c not in heads.columns]
     if needed:
-        raise ValueError(f"the head table lacks columns {needed}: build it with lotterylib.patterns.head_table "
+        raise ValueError(f"the head table lacks columns {needed}: build it with lotterylib.read.patterns.head_table "
                          "(or attach_masks)")
     type_codes(heads["type"].unique())
     data = heads[(heads["weights"] == weights) & heads["kept"].notna()].copy()
@@ -950,7 +950,7 @@ def plot_gallery(gallery: Gallery, picks: pd.DataFrame, per_type: int = 4, label
 
     kinds = [k for k in TYPES if k in set(picks["type"])] if len(picks) else []
     if not kinds:
-        raise ValueError("no maps to draw: the picks are empty (see lotterylib.patterns.gallery_picks)")
+        raise ValueError("no maps to draw: the picks are empty (see lotterylib.read.patterns.gallery_picks)")
     fig, axes = plt.subplots(len(kinds), per_type, figsize=(2.6 * per_type, 2.75 * len(kinds)), squeeze=False)
     for r, kind in enumerate(kinds):
         rows = picks[picks["type"] == kind]

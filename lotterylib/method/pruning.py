@@ -15,8 +15,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .importance import Importance
-from .subnetworks import magnitude_order, weight_mask_keeping
+from lotterylib.method.importance import Importance
+from lotterylib.method.subnetworks import magnitude_order, weight_mask_keeping
 
 
 def passes(metric: float, full_metric: float, fraction: float = 0.9) -> bool:

@@ -32,31 +32,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .analysis import weight_share_by_layer
-from .attention import attention_stats
-from .data import encode, get_task, load_glue, make_batches, subsample
-from .errors import ConfigError
-from .importance import compute_importance
-from .masking import ones_masks, prunable_tensors
-from .masks_io import load_mask, save_mask
-from .metrics import compute_metrics, majority_baseline, reported_metric, search_metric
-from .models import load_model, load_tokenizer
-from .plans import Plan
-from .pruning import m_prune_search, s_prune_search
-from .results import checkpoint_dir, provenance, read_json, results_root, run_dir, staged, write_json, write_npz
-from .shrink import remove_components
-from .structure import ModelStructure
-from .seeding import rng_for
-from .subnetworks import (
+from lotterylib.read.analysis import weight_share_by_layer
+from lotterylib.method.attention import attention_stats
+from lotterylib.model.data import encode, get_task, load_glue, make_batches, subsample
+from lotterylib.errors import ConfigError
+from lotterylib.method.importance import compute_importance
+from lotterylib.model.masking import ones_masks, prunable_tensors
+from lotterylib.store.masks import load_mask, save_mask
+from lotterylib.method.metrics import compute_metrics, majority_baseline, reported_metric, search_metric
+from lotterylib.model.models import load_model, load_tokenizer
+from lotterylib.config.plans import Plan
+from lotterylib.method.pruning import m_prune_search, s_prune_search
+from lotterylib.store.files import checkpoint_dir, provenance, read_json, results_root, run_dir, staged, write_json, write_npz
+from lotterylib.model.shrink import remove_components
+from lotterylib.model.structure import ModelStructure
+from lotterylib.method.seeding import rng_for
+from lotterylib.method.subnetworks import (
     SUBNETWORKS, heads_removed_mask, magnitude_order, random_weight_mask, structured_subnetwork,
     structured_weight_count, super_survivor_masks, swap_subnetwork, weight_mask_keeping, weight_subnetwork,
     SWAP_VARIANTS,
 )
-from .train import default_device, evaluate, evaluate_with_predictions, fine_tune
+from lotterylib.run.train import default_device, evaluate, evaluate_with_predictions, fine_tune
 
 METHODS = ("m", "s")
 RETRAIN_METHODS = ("m", "s", "super")
-# Which random streams a mask's draws came from (lotterylib.seeding): masks drawn otherwise are re-drawn.
+# Which random streams a mask's draws came from (lotterylib.method.seeding): masks drawn otherwise are re-drawn.
 STREAMS = "seed+task+method+variant+draw (sha256)"
 LOTTERY_VARIANTS = SUBNETWORKS
 # Fixed sample seed: every seed of a task records attention on the same dev examples.
@@ -137,7 +137,7 @@ class Run:
     # --- models -------------------------------------------------------------------------------
     @cached_property
     def device(self) -> torch.device:
-        """Where this run's models live (:func:`lotterylib.train.default_device`: ``$LOTTERY_DEVICE``, else a
+        """Where this run's models live (:func:`lotterylib.run.train.default_device`: ``$LOTTERY_DEVICE``, else a
         GPU if there is one)."""
         return default_device()
 
@@ -202,7 +202,7 @@ def _train(run: Run) -> tuple[torch.nn.Module, list[dict]]:
 def _save_checkpoint(run: Run, model) -> None:
     from safetensors.torch import save_file
 
-    from .results import atomic_write
+    from lotterylib.store.files import atomic_write
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(run.checkpoint, lambda tmp: save_file(state, tmp))

@@ -28,7 +28,7 @@ import pandas as pd
 from statsmodels.stats.contingency_tables import cochrans_q
 from statsmodels.stats.inter_rater import fleiss_kappa
 
-from .structure import COMPONENT_OF, LAYER_PATHS, ModelStructure
+from lotterylib.model.structure import COMPONENT_OF, LAYER_PATHS, ModelStructure
 
 OVERLAP_KINDS = ("count", "jaccard", "min")
 

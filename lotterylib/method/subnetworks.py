@@ -6,7 +6,7 @@ draw: good/random/bad is a choice of scorer, not three code paths. The s-pruning
 exception the paper defines: every component the good mask pruned, topped up or subsampled at
 random to the good size.
 
-Every random draw has its own stream (:mod:`lotterylib.seeding`), keyed by the run's seed, the task,
+Every random draw has its own stream (:mod:`lotterylib.method.seeding`), keyed by the run's seed, the task,
 the method, the variant and a draw index (0: heads or weights, 1: MLPs): the same inputs give the
 same masks, and no two tasks, methods or variants share noise.
 """
@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .seeding import rng_for
+from lotterylib.method.seeding import rng_for
 
 SUBNETWORKS = ("good", "random", "bad")
 # How super-survivor random and bad variants are sized (METHOD.md section 7).

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .masking import gates
-from .train import _device, model_inputs
+from lotterylib.model.masking import gates
+from lotterylib.run.train import _device, model_inputs
 
 STATS = ("cls", "sep", "diag_prev", "diag_next", "self", "within", "entropy", "max_entropy")
 

@@ -1,6 +1,6 @@
 """Physically remove masked heads and MLPs, so that an s-pruned subnetwork trains at its own size.
 
-A gate (:func:`lotterylib.masking.gates`) multiplies a removed head's context slice, or a removed MLP's
+A gate (:func:`lotterylib.model.masking.gates`) multiplies a removed head's context slice, or a removed MLP's
 output, by zero: the model computes the component and throws the result away. :func:`remove_components`
 cuts the component's rows and columns out of the weight matrices instead, which gives the same function
 with less work, and is what s-pruned re-fine-tuning uses.
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .structure import LAYER_PATHS, ModelStructure, _get
+from lotterylib.model.structure import LAYER_PATHS, ModelStructure, _get
 
 # The self-attention module that holds Q, K, V and the head count (the parent of "query").
 SELF_ATTENTION = LAYER_PATHS["query"].rsplit(".", 1)[0]
@@ -40,7 +40,7 @@ def _binary(mask, name: str, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"{name} has shape {array.shape}, the model needs {shape}")
     if not np.isin(array, (0.0, 1.0)).all():
         raise ValueError(f"{name} must be 0/1 to remove components physically; for fractional gates use "
-                         "lotterylib.masking.gates")
+                         "lotterylib.model.masking.gates")
     return array.astype(bool)
 
 

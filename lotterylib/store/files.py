@@ -22,10 +22,10 @@ from typing import Iterator
 
 import numpy as np
 
-from . import __version__
-from .errors import MissingError, ResultFileError
+from lotterylib import __version__
+from lotterylib.errors import MissingError, ResultFileError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def results_root() -> Path:
