@@ -147,12 +147,12 @@ def test_the_papers_data_through_the_same_rules(monkeypatch):
                                           ("survivors more often heterogeneous", sc.FAILS),
                                           ("not testable", sc.UNTESTABLE)])
 def test_c10_verdict_follows_the_association_test(monkeypatch, said, verdict):
-    from lotterylib.read import patterns
+    from lotterylib.read import pattern_stats
 
     summary = {"verdict": said, "het_share_survivors": 0.7, "het_share_pruned": 0.3, "survivors": 50, "pruned": 22,
                "runs": 1, "odds_ratio": 5.0, "p_value": 0.01, "note": "not testable: every head was pruned"}
-    monkeypatch.setattr(patterns, "c10", lambda plan: pd.DataFrame())
-    monkeypatch.setattr(patterns, "pooled_summary", lambda table: summary)
+    monkeypatch.setattr(pattern_stats, "c10", lambda plan: pd.DataFrame())
+    monkeypatch.setattr(pattern_stats, "pooled_summary", lambda table: summary)
     finding = sc.c10("smoke")
     assert finding.verdict == verdict
     if verdict != sc.UNTESTABLE:

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from lotterylib.model.masking import gates
+from lotterylib.method.map_statistics import STATS
 from lotterylib.run.train import _device, model_inputs
 
-STATS = ("cls", "sep", "diag_prev", "diag_next", "self", "within", "entropy", "max_entropy")
 
 
 def _check_eager(model: nn.Module) -> None:

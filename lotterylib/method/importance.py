@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lotterylib.errors import ConfigError, DataError, MaskError
 from lotterylib.model.masking import gates, ones_masks
 from lotterylib.model.structure import ModelStructure
 from lotterylib.run.train import _device, _progress, model_inputs, task_loss
@@ -92,15 +93,17 @@ def compute_importance(
     the masked model and masked components score zero.
     """
     if abs_per not in ABS_PER:
-        raise ValueError(f"abs_per must be one of {ABS_PER}, got {abs_per!r}")
-    if not batches:
-        raise ValueError("no batches: importance needs at least one example")
+        raise ConfigError(f"abs_per must be one of {ABS_PER}, got {abs_per!r}; use one of {list(ABS_PER)} "
+                          "(importance.abs_per in the plan)")
+    if not batches or not all(batch["input_ids"].shape[0] for batch in batches):
+        raise DataError(f"batches: no batches (or an empty batch) (got {len(batches)} batches); importance needs at "
+                        "least one example: make the batches from a non-empty dev set (max_dev in the plan)")
     structure = ModelStructure.of(model)
     full_head, full_mlp = ones_masks(structure)
     head = torch.as_tensor(np.asarray(full_head if head_mask is None else head_mask, dtype=np.float32))
     mlp = torch.as_tensor(np.asarray(full_mlp if mlp_mask is None else mlp_mask, dtype=np.float32))
     if head.shape != full_head.shape or mlp.shape != full_mlp.shape:
-        raise ValueError(f"masks of shape {tuple(head.shape)} / {tuple(mlp.shape)} do not fit this model "
+        raise MaskError(f"head_mask / mlp_mask: masks of shape {tuple(head.shape)} / {tuple(mlp.shape)} do not fit this model "
                          f"({full_head.shape} / {full_mlp.shape})")
     device = _device(model)
     head, mlp = head.to(device), mlp.to(device)

@@ -10,11 +10,13 @@ callable that scores a mask, and (for s-pruning) an ``importance`` callable.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
 
+from lotterylib.errors import ConfigError
 from lotterylib.method.importance import Importance
 from lotterylib.method.subnetworks import magnitude_order, weight_mask_keeping
 
@@ -56,6 +58,40 @@ def _skip_reason(full_metric: float) -> str | None:
     return None
 
 
+# --- argument checks (before any compute) -----------------------------------------------------
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_share(name: str, value, example: str) -> float:
+    """A share in (0, 1]: the 90 % rule's fraction, a step's share of weights or heads."""
+    if not (_is_real(value) and math.isfinite(value) and 0 < value <= 1):
+        raise ConfigError(f"{name}: must be a number in (0, 1] (got {value!r}); pass a share such as {example}")
+    return float(value)
+
+
+def _check_count(name: str, value, low: int, optional: bool = False, fix: str = "") -> None:
+    """An integer >= ``low`` (None too when ``optional``)."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        allowed = f"an integer >= {low}" + (" or None" if optional else "")
+        raise ConfigError(f"{name}: must be {allowed} (got {value!r}); {fix or f'pass {allowed}'}")
+
+
+def _check_full_metric(value) -> None:
+    if not (_is_real(value) and not math.isnan(value) and not math.isinf(value)):
+        raise ConfigError(f"full_metric: must be a finite number (got {value!r}); pass the full model's dev "
+                          "metric (a failed run scores 0 or less, and its search is skipped)")
+
+
+def _check_callable(name: str, value, optional: bool = False) -> None:
+    if not (callable(value) or (optional and value is None)):
+        raise ConfigError(f"{name}: must be callable{' or None' if optional else ''} (got {type(value).__name__}); "
+                          "pass a function")
+
+
 # --- m-pruning --------------------------------------------------------------------------------
 
 def m_prune_steps(n_weights: int, step: float = 0.1, max_steps: int | None = None):
@@ -66,6 +102,13 @@ def m_prune_steps(n_weights: int, step: float = 0.1, max_steps: int | None = Non
     >>> list(m_prune_steps(100, max_steps=3))
     [10, 19, 27]
     """
+    _check_count("n_weights", n_weights, 0)
+    _check_share("step", step, "0.1 (prune a tenth of the remaining weights per step)")
+    _check_count("max_steps", max_steps, 1, optional=True, fix="pass None for no cap, or a cap such as 10")
+    return _m_prune_steps(n_weights, step, max_steps)
+
+
+def _m_prune_steps(n_weights: int, step: float, max_steps: int | None):
     pruned, k = 0, 0
     while pruned < n_weights and (max_steps is None or k < max_steps):
         pruned += max(1, round(step * (n_weights - pruned)))
@@ -89,9 +132,22 @@ def m_prune_search(
     that sparsity; ``evaluate(weight_mask)`` returns the search metric. ``max_steps`` caps the
     number of steps (the authors' code stopped after 10); the default has no cap.
     """
+    _check_share("fraction", fraction, "0.9 (the 90 % rule)")
+    _check_share("step", step, "0.1 (prune a tenth of the remaining weights per step)")
+    _check_count("max_steps", max_steps, 1, optional=True, fix="pass None for no cap, or a cap such as 10")
+    _check_full_metric(full_metric)
+    _check_callable("evaluate", evaluate)
+    _check_callable("progress", progress, optional=True)
+    if not isinstance(weights, Mapping) or not weights:
+        raise ConfigError(f"weights: must be a non-empty mapping of prunable tensors (got "
+                          f"{type(weights).__name__} of {len(weights) if isinstance(weights, Mapping) else '?'}); "
+                          "pass prunable_tensors(model) as numpy arrays")
+    n_weights = sum(int(np.size(w)) for w in weights.values())
+    if n_weights == 0:
+        raise ConfigError(f"weights: the tensors hold no weights (got {len(weights)} empty tensors); "
+                          "pass prunable_tensors(model) as numpy arrays")
     result = SearchResult("m", full_metric, fraction * full_metric,
                           options={"fraction": fraction, "step": step, "max_steps": max_steps})
-    n_weights = sum(int(np.size(w)) for w in weights.values())
     best = weight_mask_keeping(weights, np.empty(0, dtype=np.int64), 0)
     result.weight_mask = best
     if (reason := _skip_reason(full_metric)) is not None:
@@ -144,6 +200,14 @@ def s_prune_search(
     normalised scores (``normalized=False``: raw). ``evaluate(head_mask, mlp_mask)`` returns the
     search metric.
     """
+    _check_share("fraction", fraction, "0.9 (the 90 % rule)")
+    _check_share("head_step", head_step, "0.1 (a tenth of all heads per step)")
+    _check_count("n_layers", n_layers, 1, fix="pass ModelStructure.of(model).n_layers")
+    _check_count("n_heads", n_heads, 1, fix="pass ModelStructure.of(model).n_heads")
+    _check_full_metric(full_metric)
+    _check_callable("importance", importance)
+    _check_callable("evaluate", evaluate)
+    _check_callable("progress", progress, optional=True)
     head_mask = np.ones((n_layers, n_heads), dtype=np.float32)
     mlp_mask = np.ones(n_layers, dtype=np.float32)
     step_heads = max(1, math.floor(head_step * n_layers * n_heads))

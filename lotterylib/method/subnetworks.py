@@ -13,15 +13,31 @@ same masks, and no two tasks, methods or variants share noise.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Mapping
 
 import numpy as np
 
+from lotterylib.errors import ConfigError, MaskError
 from lotterylib.method.seeding import rng_for
 
 SUBNETWORKS = ("good", "random", "bad")
 # How super-survivor random and bad variants are sized (METHOD.md section 7).
 SUPER_RESIZE = ("matched", "authors")
+
+
+def _check_size(name: str, value, total: int, what: str) -> int:
+    """A component count: an integer in [0, total]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= total:
+        raise ConfigError(f"{name}: cannot keep or prune {value!r} of {total} {what} (got {value!r}); use an "
+                          f"integer in [0, {total}]")
+    return int(value)
+
+
+def _check_kind(kind: str, allowed: tuple[str, ...], what: str) -> None:
+    if kind not in allowed:
+        raise ConfigError(f"{what} must be one of {allowed}, got {kind!r}; use one of {list(allowed)}")
 
 
 def keep_top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -31,8 +47,9 @@ def keep_top_k(scores: np.ndarray, k: int) -> np.ndarray:
     [True, False, True, False]
     """
     flat = np.asarray(scores).ravel()
-    if not 0 <= k <= flat.size:
-        raise ValueError(f"cannot keep {k} of {flat.size} components")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k <= flat.size:
+        raise ConfigError(f"k: cannot keep {k!r} of {flat.size} components (got {k!r}); use an integer in "
+                          f"[0, {flat.size}]")
     order = np.argsort(-flat, kind="stable")
     keep = np.zeros(flat.size, dtype=bool)
     keep[order[:k]] = True
@@ -42,7 +59,8 @@ def keep_top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def _check_binary(mask: np.ndarray, what: str) -> np.ndarray:
     mask = np.asarray(mask)
     if not np.isin(mask, (0, 1)).all():
-        raise ValueError(f"{what} must hold only 0 (pruned) and 1 (kept)")
+        raise MaskError(f"{what} must hold only 0 (pruned) and 1 (kept) (got values "
+                        f"{np.unique(mask[~np.isin(mask, (0, 1))])[:3].tolist()}); pass a binary mask")
     return mask.astype(bool)
 
 
@@ -81,8 +99,7 @@ def structured_subnetwork(
     Heads and MLPs are drawn separately, each of exactly the good count, each from its own stream
     keyed by ``(seed, task, method, kind, 0 for heads / 1 for MLPs)``.
     """
-    if kind not in SUBNETWORKS:
-        raise ValueError(f"subnetwork must be one of {SUBNETWORKS}, got {kind!r}")
+    _check_kind(kind, SUBNETWORKS, "subnetwork")
     head_mask = np.asarray(head_mask, dtype=np.float32)
     mlp_mask = np.asarray(mlp_mask, dtype=np.float32)
     if kind == "good":
@@ -107,8 +124,7 @@ def super_survivor_masks(
     each at most the good size and never topped up, so both can be smaller than good.
     Each draw has its own stream, keyed by ``(seed, task, "super", variant, part)``.
     """
-    if resize not in SUPER_RESIZE:
-        raise ValueError(f"super-survivor resize must be one of {SUPER_RESIZE}, got {resize!r}")
+    _check_kind(resize, SUPER_RESIZE, "super-survivor resize")
     stacks = [_check_binary(head_masks, "stacked head masks"), _check_binary(mlp_masks, "stacked MLP masks")]
     out: dict[str, tuple] = {"good": tuple(stack.all(0).astype(np.float32) for stack in stacks)}
     for name in ("random", "bad"):
@@ -172,7 +188,9 @@ def magnitude_order(weights: Mapping[str, np.ndarray]) -> np.ndarray:
 def weight_mask_keeping(weights: Mapping[str, np.ndarray], order: np.ndarray, n_pruned: int) -> dict:
     """Weight masks pruning the first ``n_pruned`` entries of ``order`` (global, flat indices)."""
     layout = [(name, tuple(np.shape(w))) for name, w in weights.items()]
-    keep = np.ones(sum(int(np.prod(shape)) for _, shape in layout), dtype=bool)
+    total = sum(int(np.prod(shape)) for _, shape in layout)
+    n_pruned = _check_size("n_pruned", n_pruned, min(total, len(order)), "weights (the length of order)")
+    keep = np.ones(total, dtype=bool)
     keep[order[:n_pruned]] = False
     return _unflatten(keep, layout)
 
@@ -181,7 +199,8 @@ def random_weight_mask(shapes: Mapping[str, tuple], n_kept: int, rng: np.random.
     """Weight masks keeping ``n_kept`` weights uniformly at random over all tensors (global, flat)."""
     layout = [(name, tuple(shape)) for name, shape in shapes.items()]
     total = sum(int(np.prod(shape)) for _, shape in layout)
-    return _unflatten(keep_top_k(rng.random(total), int(n_kept)), layout)
+    n_kept = _check_size("n_kept", n_kept, total, "weights")
+    return _unflatten(keep_top_k(rng.random(total), n_kept), layout)
 
 
 def weight_subnetwork(
@@ -194,10 +213,10 @@ def weight_subnetwork(
     (it needs only the good mask's size: :func:`random_weight_mask`); bad: keeps the
     smallest-magnitude weights (the authors' inverted L1), no randomness.
     """
-    if kind not in SUBNETWORKS:
-        raise ValueError(f"subnetwork must be one of {SUBNETWORKS}, got {kind!r}")
+    _check_kind(kind, SUBNETWORKS, "subnetwork")
     if set(good) != set(weights):
-        raise ValueError("good mask and weights name different tensors: use the same model's prunable set")
+        raise MaskError(f"good: the mask and weights name different tensors (got {len(set(good) ^ set(weights))} "
+                        "names in one only); use the same model's prunable set")
     if kind == "good":
         return {k: _check_binary(v, f"good weight mask {k}").copy() for k, v in good.items()}
     flat_good, layout = _flatten({k: _check_binary(good[k], f"good weight mask {k}") for k in weights})
@@ -220,13 +239,15 @@ def heads_removed_mask(kind: str, head_scores: np.ndarray, fraction: float, seed
     good: the least important go; bad: the most important go; random: uniformly, from the stream
     ``(seed, task, "lottery", "random", 0)``. Ties in the scores break by the lower index.
     """
-    if kind not in SUBNETWORKS:
-        raise ValueError(f"lottery variant must be one of {SUBNETWORKS}, got {kind!r}")
+    _check_kind(kind, SUBNETWORKS, "lottery variant")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not (
+            math.isfinite(fraction) and 0 < fraction < 1):
+        raise ConfigError(f"fraction: head fraction must lie strictly between 0 and 1, got {fraction!r}; pass a "
+                          "share of heads to remove such as 0.5")
     scores = np.asarray(head_scores, dtype=np.float64)
-    if not np.isfinite(scores).all():
-        raise ValueError("head importance scores hold NaN or inf: recompute them")
-    if not 0 < fraction < 1:
-        raise ValueError(f"head fraction must lie strictly between 0 and 1, got {fraction}")
+    if scores.size == 0 or not np.isfinite(scores).all():
+        raise ConfigError(f"head_scores: head importance scores are empty or hold NaN or inf (got shape "
+                          f"{scores.shape}); recompute them")
     n_keep = scores.size - int(round(fraction * scores.size))
     if kind == "good":
         keep = keep_top_k(scores, n_keep)
@@ -243,8 +264,7 @@ def swap_subnetwork(
     """The component swap of a good s-mask: ``good_heads_random_mlps`` keeps the good heads and a random MLP
     set of the good MLP count; ``random_heads_good_mlps`` keeps random heads (the good head count) and the
     good MLPs. The random part has its own stream ``(seed, task, "swap", kind, 0 heads / 1 MLPs)``."""
-    if kind not in SWAP_VARIANTS:
-        raise ValueError(f"swap variant must be one of {SWAP_VARIANTS}, got {kind!r}")
+    _check_kind(kind, SWAP_VARIANTS, "swap variant")
     head = _check_binary(head_mask, "good head mask").astype(np.float32)
     mlp = _check_binary(mlp_mask, "good MLP mask").astype(np.float32)
     if kind == "good_heads_random_mlps":

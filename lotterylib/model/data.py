@@ -25,12 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lotterylib.errors import ConfigError, DataError, MissingError
 from lotterylib.config.tasks import OFFICIAL_SIZES, TASKS, TaskSpec, get_task  # noqa: F401 (the task registry, re-exported)
 
 GLUE_DIR_ENV = "LOTTERY_GLUE_DIR"
 HUB_DATASET = "nyu-mll/glue"
 STSB_RANGE = (0.0, 5.0)
 _MEGA_BATCH_FACTOR = 50  # HF group_by_length: length-sort within chunks of 50 * batch_size
+_DATA_FIX = (f"re-copy the GLUE data (download_glue_data.py, classic layout) or point {GLUE_DIR_ENV} at a complete "
+             "glue_data folder")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -40,7 +43,7 @@ _MEGA_BATCH_FACTOR = 50  # HF group_by_length: length-sort within chunks of 50 *
 
 def _check_split(spec: TaskSpec, split: str) -> None:
     if split not in spec.splits:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown split {split!r} for {spec.name}. Use one of {list(spec.splits)} "
             "(GLUE test labels are not public, so there is no 'test' split)."
         )
@@ -87,9 +90,9 @@ class GlueSplit:
     def __post_init__(self) -> None:
         n = len(self.text_a)
         if self.text_b is not None and len(self.text_b) != n:
-            raise ValueError(f"GlueSplit {self.task}/{self.split}: text_b has {len(self.text_b)} rows, text_a {n}.")
+            raise DataError(f"GlueSplit {self.task}/{self.split}: text_b has {len(self.text_b)} rows, text_a {n}.")
         if np.ndim(self.labels) != 1 or len(self.labels) != n:
-            raise ValueError(
+            raise DataError(
                 f"GlueSplit {self.task}/{self.split}: labels must be 1-D with {n} entries, got shape "
                 f"{np.shape(self.labels)}."
             )
@@ -106,7 +109,7 @@ class GlueSplit:
         )
 
 
-class GlueNotFoundError(FileNotFoundError):
+class GlueNotFoundError(MissingError):
     """A GLUE split was found neither in the local GLUE folder nor on the hub."""
 
 
@@ -165,7 +168,7 @@ def _check_header(path: Path, layout: _TsvLayout, header: list[str]) -> None:
             continue
         found = header[pos] if -len(header) <= pos < len(header) else None
         if found != expected:
-            raise ValueError(
+            raise DataError(
                 f"{path}:1: unexpected header {header!r}: column {pos} should be {expected!r}, found {found!r}. "
                 "Expected the classic GLUE TSV layout written by download_glue_data.py."
             )
@@ -177,27 +180,46 @@ def _parse_label(spec: TaskSpec, raw: str, where: str) -> int | float:
         try:
             score = float(raw)
         except ValueError:
-            raise ValueError(f"{where}: STS-B score {raw!r} is not a number.") from None
+            raise DataError(f"{where}: STS-B score {raw!r} is not a number.") from None
         if not (math.isfinite(score) and STSB_RANGE[0] <= score <= STSB_RANGE[1]):
-            raise ValueError(f"{where}: STS-B score {score} is outside {list(STSB_RANGE)}.")
+            raise DataError(f"{where}: STS-B score {score} is outside {list(STSB_RANGE)}.")
         return score
     if raw not in spec.tsv_labels:
-        raise ValueError(
+        raise DataError(
             f"{where}: label {raw!r} is not a {spec.name} label; expected one of {list(spec.tsv_labels)}. "
             "Is the file corrupted or from another task?"
         )
     return spec.tsv_labels.index(raw)
 
 
+def _check_tsv_file(path: Path) -> None:
+    """A GLUE TSV must exist and hold more than blank lines."""
+    if not path.is_file():
+        raise GlueNotFoundError(f"{path}: GLUE file is missing (got no such file); {_DATA_FIX}")
+    with open(path, encoding="utf-8-sig", newline="\n") as f:
+        if not any(line.strip() for line in f):
+            raise DataError(f"{path}: GLUE file is empty (got {path.stat().st_size} bytes, no lines); {_DATA_FIX}")
+
+
+def _check_rows(path: Path, n_rows: int, n_skipped: int, has_header: bool) -> None:
+    """A GLUE TSV must hold at least one example row."""
+    if n_rows == 0:
+        what = ("has only malformed rows" if n_skipped else "has a header but no data rows" if has_header
+                else "has no data rows")
+        raise DataError(f"{path}: GLUE file {what} (got 0 examples, {n_skipped} malformed rows skipped); {_DATA_FIX}")
+
+
 def read_glue_tsv(task: str | TaskSpec, split: str, glue_dir: str | os.PathLike) -> GlueSplit:
     """Read ``<glue_dir>/<TASK>/<split file>.tsv`` exactly, quoting off; labels mapped to hub ids.
 
     Every row must have as many fields as the header (CoLA: 4), except in QQP, where malformed rows are
-    skipped like the standard GLUE processors do. Bad labels raise ValueError naming file and line.
+    skipped like the standard GLUE processors do. A missing file raises GlueNotFoundError, an empty or
+    header-only file and bad labels raise DataError naming the file (and line).
     """
     spec = get_task(task)
     layout = _TSV_LAYOUTS[spec.name]
     path = Path(glue_dir) / spec.name / _tsv_filename(spec, split)
+    _check_tsv_file(path)
     rows = _iter_tsv(path)
     width = _COLA_WIDTH
     if layout.header is not None:
@@ -207,11 +229,13 @@ def read_glue_tsv(task: str | TaskSpec, split: str, glue_dir: str | os.PathLike)
     text_a: list[str] = []
     text_b: list[str] | None = [] if layout.text_b is not None else None
     labels: list[int | float] = []
+    skipped = 0
     for lineno, cols in rows:
         if len(cols) != width:
             if layout.skip_malformed:
+                skipped += 1
                 continue
-            raise ValueError(
+            raise DataError(
                 f"{path}:{lineno}: expected {width} tab-separated fields, found {len(cols)}. "
                 "Read the file unmodified (quoting off); do not re-save it with a CSV tool."
             )
@@ -219,6 +243,7 @@ def read_glue_tsv(task: str | TaskSpec, split: str, glue_dir: str | os.PathLike)
         text_a.append(cols[layout.text_a])
         if text_b is not None:
             text_b.append(cols[layout.text_b])
+    _check_rows(path, len(labels), skipped, layout.header is not None)
     dtype = np.float32 if spec.is_regression else np.int64
     return GlueSplit(spec.name, split, text_a, text_b, np.asarray(labels, dtype=dtype), str(path))
 
@@ -272,7 +297,10 @@ def _from_hub_dataset(spec: TaskSpec, split: str, ds) -> GlueSplit:
     lo, hi = STSB_RANGE if spec.is_regression else (0, spec.num_labels - 1)
     bad = np.flatnonzero(~((labels >= lo) & (labels <= hi)))
     if bad.size:
-        raise ValueError(f"{where}: row {bad[0]} has label {labels[bad[0]]}, outside [{lo}, {hi}].")
+        raise DataError(f"{where}: row {bad[0]} has label {labels[bad[0]]}, outside [{lo}, {hi}].")
+    if len(labels) == 0:
+        raise DataError(f"{where}: hub split has no rows (got 0 examples); clear the datasets cache and download it "
+                        f"again, or set {GLUE_DIR_ENV} to a local glue_data folder")
     return GlueSplit(spec.name, split, text_a, text_b, labels, f"hub:{HUB_DATASET}")
 
 
@@ -322,8 +350,8 @@ def load_glue(
 
 def subsample(split: GlueSplit, n: int, seed: int) -> GlueSplit:
     """``n`` rows drawn without replacement (seeded), kept in their original order; n >= len -> all rows."""
-    if n < 0:
-        raise ValueError(f"subsample: n must be >= 0, got {n}.")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ConfigError(f"subsample: n must be an integer >= 0 (got {n!r}); pass a row count such as max_train")
     if n >= len(split):
         return split.take(np.arange(len(split)))
     rng = np.random.default_rng(seed)
@@ -342,10 +370,11 @@ class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
     labels: np.ndarray
+    source: str = ""  # where the examples came from (the split's TSV path or hub id), for error messages
 
     def __post_init__(self) -> None:
         if not (len(self.input_ids) == len(self.token_type_ids) == len(self.labels)):
-            raise ValueError(
+            raise DataError(
                 f"Encoded: input_ids ({len(self.input_ids)}), token_type_ids ({len(self.token_type_ids)}) "
                 f"and labels ({len(self.labels)}) must have the same number of rows."
             )
@@ -359,11 +388,18 @@ class Encoded:
         return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
 
 
+def _check_examples(n: int, source: str, what: str) -> None:
+    """A data set handed on to tokenisation or batching must hold at least one example."""
+    if n == 0:
+        raise DataError(f"{source or 'data set'}: the {what} has no examples (got 0 rows: a file with only a "
+                        "header, or a subsample of 0 rows); check the plan's max_train / max_dev and "
+                        f"{_DATA_FIX}")
+
+
 def encode(split: GlueSplit, tokenizer, max_length: int = 128) -> Encoded:
     """Tokenise a split with a HF tokenizer in one batched call: pairs when ``text_b``, truncation to
     ``max_length`` (longest-first for pairs), no padding (``make_batches`` pads per batch)."""
-    if len(split) == 0:
-        return Encoded([], [], split.labels.copy())
+    _check_examples(len(split), split.source, f"{split.task} {split.split} split")
     out = tokenizer(
         split.text_a,
         split.text_b,
@@ -373,7 +409,7 @@ def encode(split: GlueSplit, tokenizer, max_length: int = 128) -> Encoded:
         return_token_type_ids=True,
         return_attention_mask=False,
     )
-    return Encoded(list(out["input_ids"]), list(out["token_type_ids"]), split.labels.copy())
+    return Encoded(list(out["input_ids"]), list(out["token_type_ids"]), split.labels.copy(), split.source)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -400,9 +436,9 @@ def batch_indices(
 ) -> list[np.ndarray]:
     """The example indices of each batch (see ``make_batches`` for the ordering rules)."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
     if shuffle and seed is None:
-        raise ValueError("shuffle=True needs an integer seed so batches are reproducible; pass seed=...")
+        raise ConfigError("shuffle=True needs an integer seed so batches are reproducible; pass seed=...")
     n = len(lengths)
     if not shuffle:
         order = _sort_desc(np.arange(n), lengths) if group_by_length else np.arange(n)
@@ -425,7 +461,7 @@ def _collate(
     """Pad the rows ``idx`` (token counts ``lengths`` [B]) to the longest one (or ``pad_to``); make tensors."""
     longest = int(lengths.max())
     if pad_to is not None and longest > pad_to:
-        raise ValueError(
+        raise ConfigError(
             f"pad_to={pad_to} is shorter than a sequence of {longest} tokens; "
             f"encode with max_length <= {pad_to} or raise pad_to."
         )
@@ -471,6 +507,7 @@ def make_batches(
     50 * batch_size, each sorted by length (longest first) and cut into batches, then the batch order is
     shuffled with the same generator. The same seed gives the same batches.
     """
+    _check_examples(len(encoded), encoded.source, "encoded set to batch")
     lengths = encoded.lengths  # [N]
     order = batch_indices(lengths, batch_size, shuffle=shuffle, seed=seed, group_by_length=group_by_length)
     return [_collate(encoded, idx, lengths[idx], pad_to, pad_token_id) for idx in order]

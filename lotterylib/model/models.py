@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from lotterylib.errors import ConfigError, MissingError, ModelError
+from lotterylib.model.structure import check_family
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TINY_MODEL = "tiny-bert"
@@ -25,6 +29,13 @@ WEIGHT_VARIANTS = {"float32": None, "float16": torch.float16}
 # A folder with one sub-folder per offline model (named by its short name) to use instead of the model's
 # package, on a machine where the package cannot be installed: see tools/device_pack.sh.
 OFFLINE_DIR_ENV = "LOTTERY_OFFLINE_DIR"
+# What a local model folder must hold: its config, its weights (one of these), and for a tokenizer a vocabulary
+# (one of these; tokenizer_config.json alone is not enough).
+CONFIG_FILE = "config.json"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,7 @@ def resolve_model(name: str, verify: bool = True) -> str:
     if name in OFFLINE_MODELS and os.environ.get(OFFLINE_DIR_ENV):
         folder = Path(os.environ[OFFLINE_DIR_ENV]) / name
         if not (folder / OFFLINE_MODELS[name].weights_file).exists():
-            raise FileNotFoundError(f"${OFFLINE_DIR_ENV} is set, but {folder} has no "
+            raise MissingError(f"${OFFLINE_DIR_ENV} is set, but {folder} has no "
                                     f"{OFFLINE_MODELS[name].weights_file}: unset it to use the package, or "
                                     "make the folder with tools/device_pack.sh")
         return str(folder)
@@ -85,12 +96,47 @@ def resolve_model(name: str, verify: bool = True) -> str:
         if verify:
             found = sha256_of(folder / spec.weights_file)
             if found != spec.sha256:
-                raise ValueError(
-                    f"{folder / spec.weights_file} has SHA-256 {found}, expected {spec.sha256}: "
+                raise ModelError(
+                    f"{folder / spec.weights_file}: has SHA-256 {found}, expected {spec.sha256}: "
                     f"reinstall '{spec.package.replace('_', '-')}=={spec.version}'"
                 )
         return str(folder)
     return name
+
+
+def _choices() -> str:
+    return (f"an offline short name ({sorted(OFFLINE_MODELS)} or {TINY_MODEL!r}), a local model folder, or a hub id "
+            "on a machine with network")
+
+
+def _check_model_folder(folder: str | os.PathLike, tokenizer: bool = False) -> None:
+    """A local model folder must hold config.json and weights (and, with ``tokenizer``, a tokenizer's
+    vocabulary), and its config a model_type of a supported family: else an error naming the folder, what is
+    missing and the fix, before anything is loaded."""
+    folder = Path(folder)
+    present = sorted(p.name for p in folder.iterdir())
+    missing = []
+    if not (folder / CONFIG_FILE).is_file():
+        missing.append(CONFIG_FILE)
+    if not any((folder / f).is_file() for f in WEIGHT_FILES):
+        missing.append(f"weights (one of {list(WEIGHT_FILES)})")
+    if tokenizer and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        missing.append(f"tokenizer files (one of {list(TOKENIZER_FILES)}, with tokenizer_config.json)")
+    if missing:
+        only_tokenizer = tokenizer and len(missing) == 1 and missing[0].startswith("tokenizer")
+        fix = ("save the tokenizer with the model: tokenizer.save_pretrained(folder) beside "
+               "model.save_pretrained(folder)" if only_tokenizer else
+               "save the model there with model.save_pretrained(folder) and its tokenizer with "
+               "tokenizer.save_pretrained(folder)")
+        raise MissingError(f"{folder}: model folder lacks {', '.join(missing)} (got {present}); {fix}, "
+                           f"or give {_choices()}")
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"{folder / CONFIG_FILE}: is not readable JSON (got {type(err).__name__}: {err}); "
+                         "save the model again with model.save_pretrained(folder)") from err
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    check_family(model_type, str(folder / CONFIG_FILE))
 
 
 def _from_pretrained_kwargs(name: str) -> dict:
@@ -103,6 +149,8 @@ def load_tokenizer(name: str = DEFAULT_MODEL):
     from transformers import AutoTokenizer
 
     source = resolve_model(DEFAULT_MODEL if name == TINY_MODEL else name, verify=False)
+    if Path(source).is_dir():
+        _check_model_folder(source, tokenizer=True)
     return AutoTokenizer.from_pretrained(source, **_from_pretrained_kwargs(source))
 
 
@@ -113,7 +161,8 @@ def init_classifier(model: nn.Module, seed: int) -> None:
     head = model.classifier
     linears = [head] if isinstance(head, nn.Linear) else [m for m in head.modules() if isinstance(m, nn.Linear)]
     if not linears:
-        raise ValueError(f"{type(model).__name__}.classifier has no Linear layer to initialise")
+        raise ModelError(f"{type(model).__name__}.classifier: has no Linear layer to initialise (got "
+                         f"{type(head).__name__}); load a *ForSequenceClassification model")
     with torch.no_grad():
         for linear in linears:
             weight = torch.empty(linear.weight.shape, dtype=torch.float32).normal_(0.0, std, generator=gen)
@@ -162,14 +211,15 @@ def stored_dtype(folder: str | os.PathLike, weights_file: str = "model.safetenso
             if dtype in ("F32", "F16", "BF16", "F64"):
                 return {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
                         "F64": torch.float64}[dtype]
-    raise ValueError(f"{folder}/{weights_file} holds no floating-point tensor")
+    raise ModelError(f"{folder}/{weights_file}: holds no floating-point tensor (got none of F32, F16, BF16, F64); "
+                     "save the model again with model.save_pretrained(folder)")
 
 
 def _variant_dtype(weights: str) -> torch.dtype | None:
     """The dtype a weight variant rounds to (None: none); an unknown variant names the known ones."""
     if weights not in WEIGHT_VARIANTS:
-        raise ValueError(f"unknown weight variant {weights!r}: use one of {list(WEIGHT_VARIANTS)} "
-                         "(model_weights in the plan)")
+        raise ConfigError(f"model_weights: unknown weight variant {weights!r} (got {weights!r}); use one of "
+                          f"{list(WEIGHT_VARIANTS)} (model_weights in the plan)")
     return WEIGHT_VARIANTS[weights]
 
 
@@ -211,10 +261,12 @@ def load_model(
     from transformers.utils import logging as hf_logging
 
     source = resolve_model(name)
+    if Path(source).is_dir():
+        _check_model_folder(source)
     if target is None and (Path(source) / "model.safetensors").is_file():
         stored = stored_dtype(source)
         if stored in (torch.float16, torch.bfloat16):
-            raise ValueError(f"{source} stores its weights as {stored}, but the plan starts from float32 "
+            raise ModelError(f"{source}: stores its weights as {stored}, but the plan starts from float32 "
                              f"weights: never mix weight variants in one plan; set model_weights: "
                              f"{str(stored).removeprefix('torch.')} in the plan, or load the float32 weights")
     verbosity = hf_logging.get_verbosity()
@@ -226,13 +278,13 @@ def load_model(
             dtype=dtype, **_from_pretrained_kwargs(source),
         )
     except (OSError, ValueError) as err:
-        raise OSError(
-            f"could not load model {name!r} from {source!r}: give a local folder, an offline short "
-            f"name ({sorted(OFFLINE_MODELS)} or {TINY_MODEL!r}), or a hub id on a machine with network"
+        raise MissingError(
+            f"{source}: could not load model {name!r} (got {type(err).__name__}: {err}); give {_choices()}"
         ) from err
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+    check_family(getattr(model.config, "model_type", None), f"model {name!r} ({source})")
     round_weights(model, weights)
     init_classifier(model, seed)
     return model.eval()
@@ -247,7 +299,7 @@ def rewind(model: nn.Module, pretrained: dict[str, torch.Tensor], seed: int) -> 
     """Reset ``model`` in place to the pre-trained backbone and a fresh classifier from ``seed``."""
     missing = [k for k in pretrained if k not in model.state_dict()]
     if missing:
-        raise ValueError(f"pre-trained state has keys the model lacks (e.g. {missing[:3]}); "
+        raise ModelError(f"pretrained: state has keys the model lacks (got e.g. {missing[:3]}); "
                          "rewind with the state of the same architecture")
     model.load_state_dict(pretrained, strict=False)
     init_classifier(model, seed)

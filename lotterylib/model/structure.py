@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from lotterylib.errors import ConfigError, ModelError
+
 # Semantic name -> path inside one transformer layer, for each supported family.
 # BERT and RoBERTa share the layer layout; they differ only in the backbone attribute.
 LAYER_PATHS: dict[str, str] = {
@@ -48,6 +50,18 @@ COMPONENT_OF: dict[str, str] = {
 }
 
 
+def check_family(model_type, where: str = "model_type") -> str:
+    """``model_type`` if lotterylib knows its layer layout (a key of :data:`FAMILIES`), else :class:`ModelError`
+    naming ``where`` (the config file or the model), the supported families and the fix."""
+    if model_type not in FAMILIES:
+        raise ModelError(
+            f"{where}: model_type {model_type!r} is not in lotterylib's structure table, so its layers cannot "
+            f"be found (got {model_type!r}; supported families: {sorted(FAMILIES)}); use a model of a supported "
+            "family, or add the family's layer path to lotterylib.model.structure.FAMILIES"
+        )
+    return model_type
+
+
 def _get(root: nn.Module, path: str) -> nn.Module:
     module = root
     for part in path.split("."):
@@ -78,19 +92,14 @@ class ModelStructure:
     @classmethod
     def of(cls, model: nn.Module) -> "ModelStructure":
         config = model.config
-        model_type = getattr(config, "model_type", None)
-        if model_type not in FAMILIES:
-            raise ValueError(
-                f"model_type {model_type!r} is not in lotterylib's structure table "
-                f"(known: {sorted(FAMILIES)}); add its layer path to lotterylib.model.structure.FAMILIES"
-            )
+        model_type = check_family(getattr(config, "model_type", None), f"{type(model).__name__}.config")
         layers_path = FAMILIES[model_type]["layers"]
         try:
             layers = _get(model, layers_path)
         except AttributeError as err:
-            raise ValueError(
-                f"{type(model).__name__} has no {layers_path!r}: load a *ForSequenceClassification "
-                "model of the BERT layout"
+            raise ModelError(
+                f"{type(model).__name__}: has no {layers_path!r} (got a {model_type} model without it); load a "
+                "*ForSequenceClassification model of the BERT layout"
             ) from err
         n_heads = config.num_attention_heads
         hidden = config.hidden_size
@@ -100,7 +109,7 @@ class ModelStructure:
     @classmethod
     def from_description(cls, description: dict) -> "ModelStructure":
         """Inverse of :meth:`describe` (e.g. from a mask's sidecar)."""
-        model_type = description["model_type"]
+        model_type = check_family(description.get("model_type"), "structure description (model_type)")
         return cls(model_type, FAMILIES[model_type]["layers"], description["n_layers"], description["n_heads"],
                    description["head_dim"], description["hidden_size"], description.get("intermediate_size", 0))
 
@@ -131,14 +140,16 @@ class ModelStructure:
         """Inverse of :meth:`param_name`: ``(layer, semantic name, 'weight'|'bias')``."""
         prefix = self.layers_path + "."
         if not qualified_name.startswith(prefix):
-            raise ValueError(f"{qualified_name!r} is not inside {self.layers_path}")
+            raise ConfigError(f"{qualified_name!r} is not inside {self.layers_path}: give a parameter name of "
+                              "this model's encoder layers (ModelStructure.param_name)")
         rest = qualified_name[len(prefix):]
         layer_str, _, inner = rest.partition(".")
         path, _, kind = inner.rpartition(".")
         for name, p in LAYER_PATHS.items():
             if p == path:
                 return int(layer_str), name, kind
-        raise ValueError(f"{qualified_name!r} is not a known module of the layer layout")
+        raise ConfigError(f"{qualified_name!r} is not a known module of the layer layout: give a parameter "
+                          f"name ending in one of {sorted(LAYER_PATHS.values())} plus .weight or .bias")
 
     @property
     def n_components(self) -> int:

@@ -47,7 +47,7 @@ Per-task rules (the claims' comparisons are in :data:`TESTS`):
   computed it) is at most :data:`KAPPA_UNSTABLE` ("fair" agreement or less; the paper printed 0.15-0.32).
 - C9: per pair of tasks, the mean number of heads both keep (same seed index) exceeds the 95th percentile of
   a null that re-places each mask's survivors at random.
-- C10: attention types from the rules of :mod:`lotterylib.read.patterns`; survival (kept in a seed's good mask) vs
+- C10: attention types from the rules of :mod:`lotterylib.read.pattern_rules`; survival (kept in a seed's good mask) vs
   "heterogeneous", Cochran-Mantel-Haenszel over (task, seed) tables: the claim holds unless survivors are
   significantly (p < 0.05) more often heterogeneous.
 """
@@ -98,7 +98,7 @@ RULES: dict[str, str] = {
     "C7": "heads: early and middle thirds of the layers keep more than the last; MLPs: middle more than both others",
     "C8": f"Fleiss' kappa of the good head masks over seeds <= {KAPPA_UNSTABLE} (at most 'fair' agreement)",
     "C9": "per task pair: mean heads kept by both (same seed index) > 95th percentile of a random re-placement null",
-    "C10": "survivors are not more often 'heterogeneous' than pruned heads (association test, lotterylib.read.patterns)",
+    "C10": "survivors are not more often 'heterogeneous' than pruned heads (association test, lotterylib.read.pattern_stats)",
 }
 
 # --- cells and the comparisons each claim makes ------------------------------------------------------------
@@ -580,11 +580,11 @@ def c9(masks: dict, testable: list[str] | None = None, n_perm: int = 1000) -> Fi
 
 
 def c10(plan: Plan | str) -> Finding:
-    """Survival vs 'heterogeneous' attention: :func:`lotterylib.read.patterns.c10` (CMH test over seeds, pooled)."""
-    from lotterylib.read import patterns
+    """Survival vs 'heterogeneous' attention: :func:`lotterylib.read.pattern_stats.c10` (CMH test over seeds, pooled)."""
+    from lotterylib.read import pattern_stats
 
-    table = patterns.c10(plan)
-    summary = patterns.pooled_summary(table)
+    table = pattern_stats.c10(plan)
+    summary = pattern_stats.pooled_summary(table)
     if summary["verdict"] == "not testable":
         return Finding(UNTESTABLE, summary.get("note") or "no run has attention statistics and a mask yet", table)
     verdict = FAILS if summary["verdict"] == "survivors more often heterogeneous" else HOLDS
@@ -593,7 +593,7 @@ def c10(plan: Plan | str) -> Finding:
                 f"{share(summary['het_share_pruned'])} of {summary['pruned']} pruned heads "
                 f"({summary['runs']} run{'s' if summary['runs'] != 1 else ''}); "
                 f"Mantel-Haenszel odds ratio {summary['odds_ratio']:.2f}, "
-                f"CMH {patterns.format_p(summary['p_value'])}: {summary['verdict']}")
+                f"CMH {pattern_stats.format_p(summary['p_value'])}: {summary['verdict']}")
     return Finding(verdict, evidence, table)
 
 
