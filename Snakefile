@@ -64,10 +64,10 @@ from lotterylib.config import plans as _plans
 from lotterylib.errors import ConfigError
 from lotterylib.config.plans import Plan
 from lotterylib.config.tasks import get_task
+from lotterylib.store import layout as L
 
-SUBNETWORKS = ("good", "random", "bad")
-METHODS = ("m", "s")
-SWAP_VARIANTS = ("good_heads_random_mlps", "random_heads_good_mlps")
+from lotterylib.method.pruning import METHODS
+from lotterylib.method.subnetworks import SUBNETWORKS, SWAP_VARIANTS
 
 
 # --- configuration -------------------------------------------------------------------------------------------
@@ -142,8 +142,20 @@ THREADS = _config_int("threads", 1, 1)
 GPU = _config_int("gpu", 0, 0)
 PAPERMILL_ARGS = str(config.get("papermill_args", "--no-progress-bar"))
 
-RUN = f"{RESULTS}/{P}/{{task}}/seed_{{seed}}"
-SUPER = f"{RESULTS}/{P}/{{task}}/super"
+# Result paths come from lotterylib.store.layout (the one module that spells the layout), as Snakemake patterns:
+# every part a wildcard, e.g. RESULT("finetune_file", L.METRICS) = results/<plan>/{task}/seed_{seed}/finetune/metrics.json
+
+
+def RESULT(kind: str, *args, task="{task}", seed="{seed}") -> str:
+    """The pattern (or, with task and seed given, the path) of a result file: ``layout.<kind>(plan, task, seed,
+    *args)`` under this workflow's results root."""
+    return str(getattr(L, kind)(P, task, seed, *args, root=RESULTS))
+
+
+def SUPER_MASK(sub: str, ext: str, task="{task}") -> str:
+    return str(L.mask_file(P, task, None, "super", sub, ext, root=RESULTS))
+
+
 RUN_LOGS = f"{LOGS}/{P}/{{task}}/seed_{{seed}}"
 
 wildcard_constraints:
@@ -194,12 +206,12 @@ def plan_inputs(notebook: str) -> dict:
 
 def run_results(task: str, seed: int) -> list[str]:
     """Every result file a rule declares for one (task, seed)."""
-    run = RUN.format(task=task, seed=seed)
-    files = [f"{run}/finetune/{f}" for f in ("metrics.json", "attention.npz", "gallery.npz")]
-    files += [f"{run}/prune_{m}/search.json" for m in METHODS]
-    files += [f"{run}/retrain_{m}_{s}/metrics.json" for m in METHODS for s in SUBNETWORKS]
+    at = {"task": task, "seed": seed}
+    files = [RESULT("finetune_file", f, **at) for f in (L.METRICS, L.ATTENTION, L.GALLERY)]
+    files += [RESULT("search_file", m, **at) for m in METHODS]
+    files += [RESULT("retrain_file", m, s, **at) for m in METHODS for s in SUBNETWORKS]
     if WITH_SUPER:
-        files += [f"{run}/retrain_super_{s}/metrics.json" for s in SUBNETWORKS]
+        files += [RESULT("retrain_file", "super", s, **at) for s in SUBNETWORKS]
     return files
 
 
@@ -211,13 +223,13 @@ def beyond_results(task: str, seed: int) -> list[str]:
     plan's beyond_paper section; none for the others."""
     if task not in BEYOND.tasks or int(seed) not in BEYOND.seeds:
         return []
-    run = RUN.format(task=task, seed=seed)
-    files = [f"{run}/lottery/f{f:.2f}_{s}/metrics.json" for f in BEYOND.head_fractions for s in SUBNETWORKS]
-    return files + [f"{run}/swap/{v}/metrics.json" for v in SWAP_VARIANTS]
+    at = {"task": task, "seed": seed}
+    files = [RESULT("lottery_file", f, s, **at) for f in BEYOND.head_fractions for s in SUBNETWORKS]
+    return files + [RESULT("swap_file", v, **at) for v in SWAP_VARIANTS]
 
 
 def super_results(task: str) -> list[str]:
-    return [f"{SUPER.format(task=task)}/masks/{s}.{ext}" for s in SUBNETWORKS for ext in ("npz", "json")]
+    return [SUPER_MASK(s, ext, task=task) for s in SUBNETWORKS for ext in ("npz", "json")]
 
 
 RESULT_FILES = [f for t in TASKS for s in SEEDS for f in run_results(t, s) + beyond_results(t, s)]
@@ -255,9 +267,9 @@ rule finetune:
     input:
         **plan_inputs("finetune"),
     output:
-        metrics=f"{RUN}/finetune/metrics.json",
-        attention=f"{RUN}/finetune/attention.npz",
-        gallery=f"{RUN}/finetune/gallery.npz",
+        metrics=RESULT("finetune_file", L.METRICS),
+        attention=RESULT("finetune_file", L.ATTENTION),
+        gallery=RESULT("finetune_file", L.GALLERY),
     log: f"{RUN_LOGS}/finetune.ipynb"
     threads: THREADS
     resources: gpu=GPU
@@ -270,8 +282,8 @@ for _method in METHODS:
         name: f"prune_{_method}"
         input:
             **plan_inputs("prune"),
-            finetuned=ancient(f"{RUN}/finetune/metrics.json"),
-        output: f"{RUN}/prune_{_method}/search.json"
+            finetuned=ancient(RESULT("finetune_file", L.METRICS)),
+        output: RESULT("search_file", _method)
         log: f"{RUN_LOGS}/prune_{_method}.ipynb"
         # (the shell is evaluated when the job runs, after the loop: the method must come through params)
         params: method=_method
@@ -284,8 +296,8 @@ rule retrain:
     """Rewind, mask with one m- or s-pruning subnetwork, fine-tune again, evaluate."""
     input:
         **plan_inputs("retrain"),
-        search=ancient(f"{RUN}/prune_{{method}}/search.json"),
-    output: f"{RUN}/retrain_{{method}}_{{sub}}/metrics.json"
+        search=ancient(RESULT("search_file", "{method}")),
+    output: RESULT("retrain_file", "{method}", "{sub}")
     log: f"{RUN_LOGS}/retrain_{{method}}_{{sub}}.ipynb"
     threads: THREADS
     resources: gpu=GPU
@@ -298,8 +310,8 @@ rule super_masks:
     """Super-survivors of a task (kept by s-pruning in every seed of the plan) and their random and bad twins."""
     input:
         **plan_inputs("super"),
-        searches=[ancient(f"{RUN}/prune_s/search.json".replace("{seed}", str(s))) for s in PLAN.seeds],
-    output: [f"{SUPER}/masks/{s}.{ext}" for s in SUBNETWORKS for ext in ("npz", "json")]
+        searches=[ancient(RESULT("search_file", "s", seed=s)) for s in PLAN.seeds],
+    output: [SUPER_MASK(s, ext) for s in SUBNETWORKS for ext in ("npz", "json")]
     log: f"{LOGS}/{P}/{{task}}/super_masks.ipynb"
     threads: 1
     resources: gpu=0
@@ -310,9 +322,9 @@ rule retrain_super:
     """Rewind, mask with one super-survivor subnetwork of the task, fine-tune again with this seed, evaluate."""
     input:
         **plan_inputs("retrain"),
-        masks=ancient(f"{SUPER}/masks/{{sub}}.json"),
-        search=ancient(f"{RUN}/prune_s/search.json"),
-    output: f"{RUN}/retrain_super_{{sub}}/metrics.json"
+        masks=ancient(SUPER_MASK("{sub}", "json")),
+        search=ancient(RESULT("search_file", "s")),
+    output: RESULT("retrain_file", "super", "{sub}")
     log: f"{RUN_LOGS}/retrain_super_{{sub}}.ipynb"
     threads: THREADS
     resources: gpu=GPU
@@ -325,8 +337,8 @@ rule lottery:
     model's importance (good, bad) or at random, keep every MLP, re-fine-tune."""
     input:
         **plan_inputs("lottery"),
-        search=ancient(f"{RUN}/prune_s/search.json"),
-    output: f"{RUN}/lottery/f{{fraction}}_{{sub}}/metrics.json"
+        search=ancient(RESULT("search_file", "s")),
+    output: RESULT("lottery_file", "{fraction}", "{sub}")
     log: f"{RUN_LOGS}/lottery_f{{fraction}}_{{sub}}.ipynb"
     threads: THREADS
     resources: gpu=GPU
@@ -339,8 +351,8 @@ rule swap:
     """The component swap (METHOD.md section 10): good heads with random MLPs, random heads with good MLPs."""
     input:
         **plan_inputs("swap"),
-        search=ancient(f"{RUN}/prune_s/search.json"),
-    output: f"{RUN}/swap/{{swap}}/metrics.json"
+        search=ancient(RESULT("search_file", "s")),
+    output: RESULT("swap_file", "{swap}")
     log: f"{RUN_LOGS}/swap_{{swap}}.ipynb"
     threads: THREADS
     resources: gpu=GPU

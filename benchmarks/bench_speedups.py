@@ -27,7 +27,7 @@ from lotterylib.model.data import encode, load_glue, make_batches, subsample
 from lotterylib.model.masking import gates
 from lotterylib.store.masks import load_mask
 from lotterylib.model.models import DEFAULT_MODEL, load_model, load_tokenizer
-from lotterylib.store.files import results_root
+from lotterylib.store import layout
 from lotterylib.model.shrink import remove_components
 from lotterylib.run.train import TrainConfig, fine_tune
 
@@ -96,7 +96,7 @@ def main(argv=None) -> Path:
     parser.add_argument("--examples", type=int, default=320)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    folder = Path(args.mask) if args.mask else results_root() / "demo" / "MRPC" / "seed_1337" / "prune_s" / "masks"
+    folder = Path(args.mask) if args.mask else layout.masks_dir("demo", "MRPC", 1337, "s")
     if not (folder / "good.npz").exists():
         raise SystemExit(f"no s-pruning masks in {folder}: run the demo plan's MRPC seed 1337 s-pruning stage "
                          "first, or pass --mask <folder with good.npz and random.npz>")

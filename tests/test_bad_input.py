@@ -1,7 +1,6 @@
 """Bad input at the engine's entry points: each gets an error of the project's own type naming the field or file,
 and nothing already computed is lost."""
 
-import json
 
 import numpy as np
 import pytest

@@ -21,6 +21,7 @@ from lotterylib.report import beyond  # noqa: E402
 from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE  # noqa: E402
 from lotterylib.read.paper import load_paper_results, paper_reference_dir  # noqa: E402
 from lotterylib.config.plans import Plan  # noqa: E402
+from lotterylib.store import layout  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("CoLA", "MRPC", "STS-B", "WNLI")
@@ -99,7 +100,7 @@ def make_tree(root: Path, *, random=True, lottery=True, swap=True, lottery_seeds
             if lottery and seed in lottery_seeds:
                 for f in FRACTIONS:
                     for v in ("good", "random", "bad"):
-                        _score_file(run / "lottery" / f"{beyond.fraction_label(f)}_{v}" / "metrics.json", task,
+                        _score_file(run / "lottery" / f"{layout.fraction_label(f)}_{v}" / "metrics.json", task,
                                     _lottery_score(task, i, f, v), experiment="lottery", fraction=f, variant=v,
                                     heads_kept=72 - round(72 * f), mlps_kept=6)
             if swap:
@@ -128,11 +129,10 @@ def paper_dir():
 
 # --- readers and counts --------------------------------------------------------------------------------------
 
-def test_fraction_label_and_paper_settings_match_the_modules_that_own_them():
-    from lotterylib.run.experiment import fraction_label
+def test_fraction_labels_and_paper_settings_match_the_modules_that_own_them():
     from lotterylib.report.paper_figures import FIG2_SERIES
 
-    assert all(beyond.fraction_label(f) == fraction_label(f) for f in (0.25, 0.5, 0.75, 0.1))
+    assert [layout.fraction_label(f) for f in (0.25, 0.5, "0.75", 0.1)] == ["f0.25", "f0.50", "f0.75", "f0.10"]
     assert beyond.PAPER_S_SETTINGS == {sub: FIG2_SERIES[("s", sub, "retrained")][0] for sub in ("good", "random")}
 
 

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from lotterylib.method.importance import Importance
 from lotterylib.model.masking import prunable_tensors

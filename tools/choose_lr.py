@@ -17,7 +17,8 @@ import time
 
 from lotterylib.run.experiment import Run
 from lotterylib.method.metrics import search_metric
-from lotterylib.store.files import read_json, results_root, write_json
+from lotterylib.store import layout
+from lotterylib.store.files import read_json, write_json
 from lotterylib.run.train import evaluate, fine_tune
 
 CANDIDATES = (2e-5, 5e-5, 1e-4)
@@ -26,7 +27,7 @@ SEED = 1337
 
 
 def main() -> None:
-    path = results_root() / "demo" / "lr_choice.json"
+    path = layout.plan_dir("demo") / "lr_choice.json"
     done = read_json(path)["runs"] if path.exists() else []
     for task in TASKS:
         for lr in CANDIDATES:

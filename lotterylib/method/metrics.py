@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from lotterylib.model.data import TaskSpec, get_task
+from lotterylib.config.tasks import TaskSpec, get_task
 
 _F1_TASKS = ("MRPC", "QQP")
 

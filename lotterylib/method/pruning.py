@@ -12,13 +12,18 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
 from lotterylib.errors import ConfigError
-from lotterylib.method.importance import Importance
 from lotterylib.method.subnetworks import magnitude_order, weight_mask_keeping
+
+if TYPE_CHECKING:  # (the search itself needs no torch: the callers' importance and evaluation do)
+    from lotterylib.method.importance import Importance
+
+METHODS = ("m", "s")
+"""The two pruning methods: m (weights by magnitude) and s (heads and MLPs by importance)."""
 
 
 def passes(metric: float, full_metric: float, fraction: float = 0.9) -> bool:
@@ -265,3 +270,15 @@ def replay_s_trace(trace: list[dict]):
             for layer, head in rec["pruned_heads"]:
                 head_alive[layer, head] = False
             mlp_alive[rec["pruned_mlps"]] = False
+
+
+def no_subnetwork_reason(search: dict) -> str | None:
+    """Why a search record (``search.json``) has no subnetwork: skipped (the full model did not learn), or it
+    removed nothing; None when it found one."""
+    if search.get("skipped"):
+        return f"search skipped: {search['skipped']}"
+    if search.get("accepted_steps", 1) == 0:
+        return ("the search removed nothing: its first step already scored below the 90 % threshold "
+                f"({search['trace'][0]['metric']:.4f} < {search['threshold']:.4f}), so good, random and bad "
+                "would all be the full model; left out of every subnetwork comparison")
+    return None

@@ -8,8 +8,10 @@ Nothing here assumes a number of layers, heads or a hidden size: they are read o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # the structure is plain data: reading a mask's sidecar needs no torch
+    from torch import nn
 
 from lotterylib.errors import ConfigError, ModelError
 

@@ -12,15 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lotterylib.run.experiment import METHODS, no_subnetwork_reason, super_dir
-from lotterylib.method.metrics import reported_metric, search_metric
 from lotterylib.config.plans import Plan
-from lotterylib.method.pruning import replay_s_trace
-from lotterylib.store.files import read_npz, run_dir
+from lotterylib.method.metrics import reported_metric, search_metric
+from lotterylib.method.pruning import METHODS, no_subnetwork_reason, replay_s_trace
 from lotterylib.method.subnetworks import SUBNETWORKS
+from lotterylib.store import layout as L
+from lotterylib.store.files import read_npz
 
-STAGES = ("finetune",) + tuple(f"prune_{m}" for m in METHODS) + tuple(
-    f"retrain_{m}_{s}" for m in METHODS for s in SUBNETWORKS)
+STAGES = (L.FINETUNE,) + tuple(L.prune_stage(m) for m in METHODS) + tuple(
+    L.retrain_stage(m, s) for m in METHODS for s in SUBNETWORKS)
+SUPER_STAGES = tuple(L.retrain_stage("super", s) for s in SUBNETWORKS)
 
 
 def _plan(plan: Plan | str) -> Plan:
@@ -32,7 +33,7 @@ def _read(path: Path) -> dict | None:
 
 
 def _stage_file(stage: str) -> str:
-    return "search.json" if stage.startswith("prune") else "metrics.json"
+    return L.SEARCH if stage.startswith("prune") else L.METRICS
 
 
 def missing_runs(plan: Plan | str) -> pd.DataFrame:
@@ -40,7 +41,7 @@ def missing_runs(plan: Plan | str) -> pd.DataFrame:
     plan = _plan(plan)
     rows = [{"task": t, "seed": s, "stage": stage}
             for t in plan.tasks for s in plan.seeds for stage in STAGES
-            if not (run_dir(plan.name, t, s) / stage / _stage_file(stage)).exists()]
+            if not L.stage_dir(plan.name, t, s, stage).joinpath(_stage_file(stage)).exists()]
     return pd.DataFrame(rows, columns=["task", "seed", "stage"])
 
 
@@ -50,10 +51,9 @@ def scale_statement(plan: Plan | str) -> str:
     missing = missing_runs(plan)
     done = len(plan.tasks) * len(plan.seeds) * len(STAGES) - len(missing)
     total = len(plan.tasks) * len(plan.seeds) * len(STAGES)
-    supers = [data["provenance"] for s in SUBNETWORKS
-              for _, _, data in _each(plan, f"retrain_super_{s}/metrics.json")]
+    supers = [data["provenance"] for stage in SUPER_STAGES for _, _, data in _each(plan, stage, L.METRICS)]
     made = [data["provenance"] for stage in STAGES
-            for _, _, data in _each(plan, f"{stage}/{_stage_file(stage)}")] + supers
+            for _, _, data in _each(plan, stage, _stage_file(stage))] + supers
     n_super = len(supers)
     origin = ""
     if made:
@@ -79,12 +79,12 @@ def _device_label(device: str) -> str:
 
 
 def _kind_of(stage: str) -> str:
-    if stage == "finetune":
+    if stage == L.FINETUNE:
         return "fine-tunes"
-    if stage.startswith("prune_"):
+    if stage in {L.prune_stage(m) for m in METHODS}:
         return "searches"
     if stage.startswith("retrain_"):
-        method, sub = stage[len("retrain_"):].split("_", 1)
+        method, sub = L.parse_retrain_stage(stage)
         return f"{method}-{sub} re-fine-tunes"
     return f"{stage} re-fine-tunes"
 
@@ -95,16 +95,14 @@ def devices_by_kind(plan: Plan | str) -> pd.DataFrame:
     (method m, s or super), lottery and swap re-fine-tunes (METHOD.md section 10)."""
     plan = _plan(plan)
     rows = []
-    stages = list(STAGES) + [f"retrain_super_{s}" for s in SUBNETWORKS]
-    for stage in stages:
-        for task, seed, data in _each(plan, f"{stage}/{_stage_file(stage)}"):
-            if "provenance" in data and "metrics" in data or stage.startswith(("finetune", "prune")):
+    for stage in STAGES + SUPER_STAGES:
+        for task, seed, data in _each(plan, stage, _stage_file(stage)):
+            if "provenance" in data and "metrics" in data or not stage.startswith("retrain_"):
                 rows.append({"kind": _kind_of(stage), "device": _device_label(data["provenance"]["device"])})
-    for experiment in ("lottery", "swap"):
+    for experiment in (L.LOTTERY, L.SWAP):
         for task in plan.tasks:
             for seed in plan.seeds:
-                folder = run_dir(plan.name, task, seed) / experiment
-                for metrics in sorted(folder.glob("*/metrics.json")) if folder.exists() else []:
+                for metrics in L.experiment_files(plan.name, task, seed, experiment):
                     data = _read(metrics)
                     if data is not None and "metrics" in data:
                         rows.append({"kind": f"{experiment} re-fine-tunes",
@@ -133,7 +131,7 @@ def full_scores(plan: Plan | str) -> pd.DataFrame:
     rows = []
     for task in plan.tasks:
         for seed in plan.seeds:
-            data = _read(run_dir(plan.name, task, seed) / "finetune" / "metrics.json")
+            data = _read(L.finetune_file(plan.name, task, seed))
             if data is None:
                 continue
             rep, srch = reported_metric(task), search_metric(task)
@@ -156,9 +154,8 @@ def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFr
     for task in plan.tasks:
         rep = reported_metric(task)
         for seed in plan.seeds:
-            folder = run_dir(plan.name, task, seed)
             for method in METHODS:
-                pruned = _read(folder / f"prune_{method}" / "pruned.json")
+                pruned = _read(L.pruned_file(plan.name, task, seed, method))
                 sizes = {}
                 if pruned is not None:
                     for sub, rec in pruned["subnetworks"].items():
@@ -170,7 +167,7 @@ def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFr
                                      "weights_kept_share": sizes[sub], "heads_kept": rec.get("heads_kept"),
                                      "mlps_kept": rec.get("mlps_kept")})
                 for sub in SUBNETWORKS:
-                    data = _read(folder / f"retrain_{method}_{sub}" / "metrics.json")
+                    data = _read(L.retrain_file(plan.name, task, seed, method, sub))
                     if data is None or data.get("skipped") or data.get("no_subnetwork"):
                         continue
                     rows.append({"task": task, "seed": seed, "method": method, "subnetwork": sub,
@@ -178,7 +175,7 @@ def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFr
                                  "weights_kept_share": sizes.get(sub), "heads_kept": None, "mlps_kept": None})
             if include_super:
                 for sub in SUBNETWORKS:
-                    data = _read(folder / f"retrain_super_{sub}" / "metrics.json")
+                    data = _read(L.retrain_file(plan.name, task, seed, "super", sub))
                     if data is not None and not data.get("skipped") and not data.get("no_subnetwork"):
                         rows.append({"task": task, "seed": seed, "method": "super", "subnetwork": sub,
                                      "stage": "retrained", "metric": rep, "score": data["metrics"][rep],
@@ -273,7 +270,7 @@ def s_masks(plan: Plan | str, subnetwork: str = "good") -> dict[str, dict[str, n
     for task in plan.tasks:
         heads, mlps, seeds = [], [], []
         for seed in plan.seeds:
-            path = run_dir(plan.name, task, seed) / "prune_s" / "masks" / f"{subnetwork}.npz"
+            path = L.mask_file(plan.name, task, seed, "s", subnetwork)
             if path.exists():
                 arrays = read_npz(path)
                 heads.append(arrays["head_mask"])
@@ -290,7 +287,7 @@ def no_subnetwork_runs(plan: Plan | str) -> pd.DataFrame:
     model: every comparison, mean and figure leaves them out (METHOD.md section 7)."""
     plan = _plan(plan)
     rows = [{"task": task, "seed": seed, "method": method, "reason": no_subnetwork_reason(data)}
-            for method in METHODS for task, seed, data in _each(plan, f"prune_{method}/search.json")
+            for method in METHODS for task, seed, data in _each(plan, L.prune_stage(method), L.SEARCH)
             if no_subnetwork_reason(data)]
     return pd.DataFrame(rows, columns=["task", "seed", "method", "reason"])
 
@@ -303,7 +300,7 @@ def super_masks(plan: Plan | str) -> pd.DataFrame:
     rows = []
     for task in plan.tasks:
         for sub in SUBNETWORKS:
-            meta = _read(super_dir(plan.name, task) / "masks" / f"{sub}.json")
+            meta = _read(L.mask_file(plan.name, task, None, "super", sub, "json"))
             if meta is not None:
                 rows.append({"task": task, "subnetwork": sub, "heads_kept": meta["heads_kept"],
                              "mlps_kept": meta["mlps_kept"], "resize": meta.get("resize", "matched")})
@@ -314,17 +311,17 @@ def super_counts(plan: Plan | str) -> pd.DataFrame:
     plan = _plan(plan)
     rows = []
     for task in plan.tasks:
-        meta = _read(super_dir(plan.name, task) / "masks" / "good.json")
+        meta = _read(L.mask_file(plan.name, task, None, "super", "good", "json"))
         if meta is not None:
             rows.append({"task": task, "heads_kept": meta["heads_kept"], "mlps_kept": meta["mlps_kept"]})
     return pd.DataFrame(rows)
 
 
-def _each(plan: Plan, relpath: str):
-    """``(task, seed, data)`` for every run of the plan that has the result file ``relpath``."""
+def _each(plan: Plan, stage: str, name: str):
+    """``(task, seed, data)`` for every run of the plan that has the result file ``<stage>/<name>``."""
     for task in plan.tasks:
         for seed in plan.seeds:
-            data = _read(run_dir(plan.name, task, seed) / relpath)
+            data = _read(L.stage_dir(plan.name, task, seed, stage) / name)
             if data is not None:
                 yield task, seed, data
 
@@ -334,7 +331,7 @@ def traces(plan: Plan | str) -> pd.DataFrame:
     plan = _plan(plan)
     rows = []
     for method in METHODS:
-        for task, seed, data in _each(plan, f"prune_{method}/search.json"):
+        for task, seed, data in _each(plan, L.prune_stage(method), L.SEARCH):
             full = data["full_metric"]
             rows += [{"task": task, "seed": seed, "method": method, "step": rec["step"], "phase": rec["phase"],
                       "metric": rec["metric"], "passed": rec["passed"], "full_metric": full,
@@ -349,7 +346,7 @@ def search_summaries(plan: Plan | str) -> pd.DataFrame:
     plan = _plan(plan)
     rows = []
     for method in METHODS:
-        for task, seed, data in _each(plan, f"prune_{method}/search.json"):
+        for task, seed, data in _each(plan, L.prune_stage(method), L.SEARCH):
             keep = {k: v for k, v in data.items() if k not in ("trace", "provenance", "options")}
             rows.append({"task": task, "seed": seed, **keep})
     return pd.DataFrame(rows)
@@ -363,7 +360,7 @@ def importance_scores(plan: Plan | str) -> pd.DataFrame:
     """
     plan = _plan(plan)
     rows = []
-    for task, seed, data in _each(plan, "prune_s/search.json"):
+    for task, seed, data in _each(plan, L.prune_stage("s"), L.SEARCH):
         for rec, head_alive, mlp_alive in replay_s_trace(data["trace"]):
             for kind, alive in (("head", head_alive), ("mlp", mlp_alive)):
                 scores = np.asarray(rec[f"{kind}_scores"], dtype=float)[alive]
@@ -375,7 +372,7 @@ def importance_scores(plan: Plan | str) -> pd.DataFrame:
 def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
     """m-pruning's surviving weight share per layer and module, one row per (task, seed, layer, module)."""
     rows = [{"task": task, "seed": seed, **rec}
-            for task, seed, data in _each(_plan(plan), "prune_m/pruned.json")
+            for task, seed, data in _each(_plan(plan), L.prune_stage("m"), L.PRUNED)
             for rec in data["subnetworks"].get(subnetwork, {}).get("by_layer", [])]  # none: no subnetwork
     return pd.DataFrame(rows)
 
@@ -387,7 +384,7 @@ def grid_logs(plan: Plan | str) -> pd.DataFrame:
     tools/device_grid.py): the call, its device and workers, the job's stage, task, seed and seconds."""
     plan = _plan(plan)
     rows = []
-    folder = run_dir(plan.name, "_", 0).parents[1] / "grid_log"
+    folder = L.grid_log_dir(plan.name)
     for path in sorted(folder.glob("*.json")):
         log = json.loads(path.read_text())
         for job in log["jobs"]:

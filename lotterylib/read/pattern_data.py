@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from lotterylib.method.map_statistics import STATS
+from lotterylib.store import layout as L
 from lotterylib.read.pattern_rules import (
     DEFAULT_RULES,
     TYPES,
@@ -54,11 +55,10 @@ def read_attention(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
 
 def _runs(plan, name: str):
     """``(task, seed, path)`` for every run of the plan that has ``finetune/<name>``; the rest are skipped."""
-    from lotterylib.store.files import run_dir
 
     for task in plan.tasks:
         for seed in plan.seeds:
-            path = run_dir(plan.name, task, seed) / "finetune" / name
+            path = L.finetune_file(plan.name, task, seed, name)
             if path.exists():
                 yield task, seed, path
 
@@ -81,7 +81,7 @@ def load_attention(plan, rules: PatternRules = DEFAULT_RULES, aggregate: str = "
     plan, rules = _plan(plan), check_rules(rules)
     check_aggregate(aggregate)
     frames = []
-    for task, seed, path in _runs(plan, "attention.npz"):
+    for task, seed, path in _runs(plan, L.ATTENTION):
         index = None
         for weights, stats in read_attention(path).items():
             if per_example:
@@ -132,13 +132,12 @@ def load_masks(plan, subnetwork: str = "good") -> pd.DataFrame:
 
 def load_super(plan, subnetwork: str = "good") -> pd.DataFrame:
     """Super-survivor head masks (kept in every seed) where they exist: (task, layer, head, super)."""
-    from lotterylib.run.experiment import super_dir
     from lotterylib.store.masks import load_mask
 
     plan = _plan(plan)
     frames = []
     for task in plan.tasks:
-        stem = super_dir(plan.name, task) / "masks" / subnetwork
+        stem = L.masks_dir(plan.name, task, None, "super") / subnetwork
         if not (stem.with_suffix(".npz").exists() and stem.with_suffix(".json").exists()):
             continue
         heads = np.asarray(load_mask(stem).arrays["head_mask"])
@@ -229,7 +228,7 @@ def load_gallery(plan, rules: PatternRules = DEFAULT_RULES, tokenizer=None) -> G
     """
     plan, rules = _plan(plan), check_rules(rules)
     frames, maps = [], {}
-    for task, seed, path in _runs(plan, "gallery.npz"):
+    for task, seed, path in _runs(plan, L.GALLERY):
         for weights, index, stack, tokens in read_gallery(path):
             sep = "[SEP]"
             if np.issubdtype(tokens.dtype, np.integer):

@@ -31,7 +31,8 @@ import pandas as pd
 
 from lotterylib.method.metrics import reported_metric
 from lotterylib.config.plans import Plan
-from lotterylib.store.files import read_npz, run_dir
+from lotterylib.store import layout as L
+from lotterylib.store.files import read_npz
 
 #: Re-fine-tuned variants, (method, subnetwork), in the order every table shows them.
 VARIANTS: tuple[tuple[str, str], ...] = tuple((m, s) for m in ("m", "s", "super") for s in ("good", "random", "bad"))
@@ -95,15 +96,14 @@ def run_constancy(plan: Plan | str) -> pd.DataFrame:
     rows = []
     for task in plan.tasks:
         for seed in plan.seeds:
-            folder = run_dir(plan.name, task, seed)
-            finetune = _read(folder / "finetune" / "metrics.json")
+            finetune = _read(L.finetune_file(plan.name, task, seed))
             for method, sub in VARIANTS:
-                stage = folder / f"retrain_{method}_{sub}"
-                data = _read(stage / "metrics.json")
+                stage = L.retrain_dir(plan.name, task, seed, method, sub)
+                data = _read(stage / L.METRICS)
                 if data is None or "metrics" not in data:
                     continue
-                if (stage / "predictions.npz").exists():
-                    constant = is_constant(read_npz(stage / "predictions.npz")["predictions"])
+                if (stage / L.PREDICTIONS).exists():
+                    constant = is_constant(read_npz(stage / L.PREDICTIONS)["predictions"])
                     source = FROM_PREDICTIONS
                 elif finetune is not None:
                     constant = inferred_constant(task, data["metrics"], finetune["majority_baseline"],

@@ -33,13 +33,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
-from scipy import stats
 
-from lotterylib.read.compare import INCONCLUSIVE, LEVEL, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
+from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
 from lotterylib.read.paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
 from lotterylib.config.plans import Plan
 from lotterylib.report.plots import SUBNETWORK_COLORS
-from lotterylib.store.files import read_npz, run_dir
+from lotterylib.store import layout as L
+from lotterylib.store.files import read_npz
 from lotterylib.method.subnetworks import SUBNETWORKS, SWAP_VARIANTS
 
 #: GLUE order, as the paper lists the tasks.
@@ -57,15 +57,6 @@ SOURCES = ("ours", "ours, unpaired", "paper, unpaired")
 PAPER_COLOR = "#7b2cbf"  # the paper's bert-base, as fig2's purple reference line
 OURS_COLOR = "#264653"
 EMPTY = "not yet computed"
-
-
-def fraction_label(fraction: float) -> str:
-    """The folder label of a head fraction, as :func:`lotterylib.run.experiment.fraction_label` writes it.
-
-    >>> fraction_label(0.5)
-    'f0.50'
-    """
-    return f"f{float(fraction):.2f}"
 
 
 def _plan(plan: Plan | str) -> Plan:
@@ -112,7 +103,7 @@ RUN_COLUMNS = ["task", "seed", "status", "why", "metric", "score", "heads_kept",
 
 
 def _reported(plan: str, task: str, seed: int) -> str | None:
-    data = _read(run_dir(plan, task, seed) / "finetune" / "metrics.json")
+    data = _read(L.finetune_file(plan, task, seed))
     return data.get("reported_metric") if data else None
 
 
@@ -146,10 +137,9 @@ def lottery_runs(plan) -> pd.DataFrame:
     for task in scope.beyond_tasks:
         for seed in scope.beyond_seeds:
             metric = _reported(scope.plan, task, seed)
-            folder = run_dir(scope.plan, task, seed) / "lottery"
             for fraction in scope.fractions:
                 for variant in LOTTERY_VARIANTS:
-                    path = folder / f"{fraction_label(fraction)}_{variant}" / "metrics.json"
+                    path = L.lottery_file(scope.plan, task, seed, fraction, variant)
                     rows.append({"task": task, "seed": seed, "fraction": fraction, "variant": variant,
                                  **_run_row(path, metric)})
     return pd.DataFrame(rows, columns=["task", "seed", "fraction", "variant", *RUN_COLUMNS[2:]])
@@ -172,12 +162,11 @@ def swap_runs(plan) -> pd.DataFrame:
     for task in scope.beyond_tasks:
         for seed in scope.beyond_seeds:
             metric = _reported(scope.plan, task, seed)
-            folder = run_dir(scope.plan, task, seed)
             for variant in SWAP_VARIANTS:
                 rows.append({"task": task, "seed": seed, "variant": variant,
-                             **_run_row(folder / "swap" / variant / "metrics.json", metric),
-                             "same_as_good": _same_mask(folder / "swap" / variant / "mask.npz",
-                                                        folder / "prune_s" / "masks" / "good.npz")})
+                             **_run_row(L.swap_file(scope.plan, task, seed, variant), metric),
+                             "same_as_good": _same_mask(L.swap_file(scope.plan, task, seed, variant, L.MASK),
+                                                        L.mask_file(scope.plan, task, seed, "s", "good"))})
     return pd.DataFrame(rows, columns=["task", "seed", "variant", *RUN_COLUMNS[2:], "same_as_good"])
 
 
@@ -189,7 +178,7 @@ def s_runs(plan) -> pd.DataFrame:
         for seed in scope.seeds:
             metric = _reported(scope.plan, task, seed)
             for sub in ("good", "random"):
-                path = run_dir(scope.plan, task, seed) / f"retrain_s_{sub}" / "metrics.json"
+                path = L.retrain_file(scope.plan, task, seed, "s", sub)
                 rows.append({"task": task, "seed": seed, "subnetwork": sub, **_run_row(path, metric)})
     return pd.DataFrame(rows, columns=["task", "seed", "subnetwork", *RUN_COLUMNS[2:]])
 
@@ -200,7 +189,7 @@ def full_runs(plan) -> pd.DataFrame:
     rows = []
     for task in scope.tasks:
         for seed in scope.seeds:
-            data = _read(run_dir(scope.plan, task, seed) / "finetune" / "metrics.json")
+            data = _read(L.finetune_file(scope.plan, task, seed))
             if data is None:
                 continue
             metric = data["reported_metric"]
@@ -215,7 +204,7 @@ def good_masks(plan) -> pd.DataFrame:
     rows = []
     for task in scope.tasks:
         for seed in scope.seeds:
-            path = run_dir(scope.plan, task, seed) / "prune_s" / "masks" / "good.npz"
+            path = L.mask_file(scope.plan, task, seed, "s", "good")
             if path.exists():
                 m = read_npz(path)
                 rows.append(_mask_row(task, seed, m["head_mask"], m["mlp_mask"]))

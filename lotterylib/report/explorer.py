@@ -24,6 +24,7 @@ import numpy as np
 from lotterylib.model.masking import ones_masks
 from lotterylib.method.metrics import search_metric
 from lotterylib.model.structure import ModelStructure
+from lotterylib.store import layout as L
 
 
 # --- compute -----------------------------------------------------------------------------------
@@ -136,20 +137,20 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
                else run.dev_sample_batches(dev_examples, 32))
     presets, importance = {}, None
     if presets_from_results:
-        for folder, label in ((run.dir / "prune_s" / "masks", "s-pruning"),
-                              (run.dir.parent / "super" / "masks", "super-survivors")):
+        for folder, label in ((L.masks_dir(run.plan.name, run.task, run.seed, "s"), "s-pruning"),
+                              (L.masks_dir(run.plan.name, run.task, None, "super"), "super-survivors")):
             for sub in ("good", "random", "bad"):
                 if (folder / f"{sub}.npz").exists():
                     arrays = load_mask(folder / sub).arrays
                     presets[f"{label}: {sub}"] = (arrays["head_mask"], arrays["mlp_mask"])
-        m_search = run.dir / "prune_m" / "search.json"
+        m_search = L.search_file(run.plan.name, run.task, run.seed, "m")
         if m_search.exists() and not read_json(m_search).get("skipped"):
             from lotterylib.run.experiment import load_subnetwork
 
             head, mlp = ones_masks(ModelStructure.of(model))
             for sub in ("good", "random", "bad"):
                 presets[f"m-pruning: {sub}"] = (head, mlp, load_subnetwork(run, "m", sub)["weight_mask"])
-        search = run.dir / "prune_s" / "search.json"
+        search = L.search_file(run.plan.name, run.task, run.seed, "s")
         if search.exists():
             trace = read_json(search)["trace"]
             if trace:
@@ -363,20 +364,19 @@ def _score_line(label: str, value: float | None, full: float | None, metric: str
 def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
     """Labels and HTML views of the presets of one run, from committed results."""
     from lotterylib.store.masks import load_mask
-    from lotterylib.store.files import read_json, run_dir
+    from lotterylib.store.files import read_json
 
-    folder = run_dir(plan, task, seed)
-    full = read_json(folder / "finetune" / "metrics.json")
+    full = read_json(L.finetune_file(plan, task, seed))
     metric = full["search_metric"]
     full_score = full["metrics"][metric]
     s = full["structure"]
     labels = ["full model"]
     views = [_score_line("full model", full_score, None, metric)
              + mask_table_html(np.ones((s["n_layers"], s["n_heads"])), np.ones(s["n_layers"]))]
-    pruned = folder / "prune_s" / "pruned.json"
+    pruned = L.pruned_file(plan, task, seed, "s")
     scores = read_json(pruned)["subnetworks"] if pruned.exists() else {}
     for sub in ("good", "random", "bad"):
-        path = folder / "prune_s" / "masks" / f"{sub}.npz"
+        path = L.mask_file(plan, task, seed, "s", sub)
         if not path.exists():
             continue
         arrays = load_mask(path).arrays
@@ -386,16 +386,16 @@ def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]
         views.append(_score_line(f"s-pruning {sub}, pruned (not re-fine-tuned)", value, full_score, metric)
                      + f"<p>kept: {int(head.sum())} of {head.size} heads, {int(mlp.sum())} of {mlp.size} MLPs</p>"
                      + mask_table_html(head, mlp))
-    m_pruned = folder / "prune_m" / "pruned.json"
+    m_pruned = L.pruned_file(plan, task, seed, "m")
     for sub, rec in (read_json(m_pruned)["subnetworks"].items() if m_pruned.exists() else []):
         labels.append(f"m-pruning {sub}")
         views.append(_score_line(f"m-pruning {sub}, pruned (not re-fine-tuned)", rec["metric"], full_score, metric)
                      + f"<p>keeps {rec['weights_kept_share']:.1%} of the prunable weights; every head and MLP "
                        "stays. Share kept per layer and module:</p>" + share_table_html(rec["by_layer"]))
-    super_good = run_dir(plan, task, seed).parent / "super" / "masks" / "good.npz"
+    super_good = L.mask_file(plan, task, None, "super", "good")
     if super_good.exists():
         arrays = load_mask(super_good).arrays
-        retrained = folder / "retrain_super_good" / "metrics.json"
+        retrained = L.retrain_file(plan, task, seed, "super", "good")
         value = read_json(retrained).get("metric") if retrained.exists() else None
         labels.append("super-survivors")
         views.append(_score_line("super-survivors, re-fine-tuned", value, full_score, metric)
@@ -423,9 +423,9 @@ def share_table_html(by_layer: list[dict]) -> str:
 
 def removal_view(plan: str, task: str, seed: int) -> str | None:
     """The dev metric change from removing each single head and each single MLP."""
-    from lotterylib.store.files import read_json, run_dir
+    from lotterylib.store.files import read_json
 
-    path = run_dir(plan, task, seed) / "finetune" / "single_removal.json"
+    path = L.finetune_file(plan, task, seed, L.SINGLE_REMOVAL)
     if not path.exists():
         return None
     data = read_json(path)
@@ -440,9 +440,9 @@ def removal_view(plan: str, task: str, seed: int) -> str | None:
 def trace_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
     """One view per s-pruning step: the mask after the step, the components it removed, the score."""
     from lotterylib.method.pruning import replay_s_trace
-    from lotterylib.store.files import read_json, run_dir
+    from lotterylib.store.files import read_json
 
-    path = run_dir(plan, task, seed) / "prune_s" / "search.json"
+    path = L.search_file(plan, task, seed, "s")
     if not path.exists():
         return [], []
     search = read_json(path)
@@ -465,11 +465,10 @@ def static_explorer(plan: str, seed: int, tasks: list[str]):
     """The kernel-free explorer: tasks x (presets, single removals, pruning trace), switched in the browser."""
     import ipywidgets as w
 
-    from lotterylib.store.files import run_dir
 
     pages, shown = [], []
     for task in tasks:
-        if not (run_dir(plan, task, seed) / "finetune" / "metrics.json").exists():
+        if not L.finetune_file(plan, task, seed).exists():
             continue  # not fine-tuned yet (a grid still running): the task is left out of the switch
         shown.append(task)
         tabs, titles = [], []

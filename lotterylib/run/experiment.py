@@ -39,11 +39,12 @@ from lotterylib.errors import ConfigError
 from lotterylib.method.importance import compute_importance
 from lotterylib.model.masking import ones_masks, prunable_tensors
 from lotterylib.store.masks import load_mask, save_mask
-from lotterylib.method.metrics import compute_metrics, majority_baseline, reported_metric, search_metric
+from lotterylib.method.metrics import majority_baseline, reported_metric, search_metric
 from lotterylib.model.models import load_model, load_tokenizer
 from lotterylib.config.plans import Plan
-from lotterylib.method.pruning import m_prune_search, s_prune_search
-from lotterylib.store.files import checkpoint_dir, provenance, read_json, results_root, run_dir, staged, write_json, write_npz
+from lotterylib.method.pruning import METHODS, m_prune_search, no_subnetwork_reason, s_prune_search
+from lotterylib.store import layout as L
+from lotterylib.store.files import provenance, read_json, staged, write_json, write_npz
 from lotterylib.model.shrink import remove_components
 from lotterylib.model.structure import ModelStructure
 from lotterylib.method.seeding import rng_for
@@ -54,7 +55,6 @@ from lotterylib.method.subnetworks import (
 )
 from lotterylib.run.train import default_device, evaluate, evaluate_with_predictions, fine_tune
 
-METHODS = ("m", "s")
 RETRAIN_METHODS = ("m", "s", "super")
 # Which random streams a mask's draws came from (lotterylib.method.seeding): masks drawn otherwise are re-drawn.
 STREAMS = "seed+task+method+variant+draw (sha256)"
@@ -77,11 +77,15 @@ class Run:
     # --- places --------------------------------------------------------------------------------
     @property
     def dir(self) -> Path:
-        return run_dir(self.plan.name, self.task, self.seed)
+        return L.run_dir(self.plan.name, self.task, self.seed)
+
+    def file(self, stage: str, name: str) -> Path:
+        """A file of one of this run's stage folders (names from :mod:`lotterylib.store.layout`)."""
+        return self.dir / stage / name
 
     @property
     def ckpt_dir(self) -> Path:
-        return checkpoint_dir(self.plan.name, self.task, self.seed)
+        return L.checkpoint_dir(self.plan.name, self.task, self.seed)
 
     def config(self, **extra) -> dict:
         return {"plan": self.plan.name, "model": self.plan.model, "task": self.task, "seed": self.seed,
@@ -180,17 +184,6 @@ def _write_predictions(run: Run, path: Path, **predictions: np.ndarray) -> None:
     write_npz(path, **{k: _prediction_array(run, v) for k, v in predictions.items()})
 
 
-def no_subnetwork_reason(search: dict) -> str | None:
-    """Why a search has no subnetwork: skipped (the full model did not learn), or it removed nothing."""
-    if search.get("skipped"):
-        return f"search skipped: {search['skipped']}"
-    if search.get("accepted_steps", 1) == 0:
-        return ("the search removed nothing: its first step already scored below the 90 % threshold "
-                f"({search['trace'][0]['metric']:.4f} < {search['threshold']:.4f}), so good, random and bad "
-                "would all be the full model; left out of every subnetwork comparison")
-    return None
-
-
 # --- fine-tuning ------------------------------------------------------------------------------
 
 def _train(run: Run) -> tuple[torch.nn.Module, list[dict]]:
@@ -210,7 +203,7 @@ def _save_checkpoint(run: Run, model) -> None:
 
 def restore_checkpoint(run: Run, tolerance: float = 1e-6) -> None:
     """Re-create a missing checkpoint by fine-tuning again; refuse if the dev metric disagrees."""
-    recorded = read_json(run.dir / "finetune" / "metrics.json")
+    recorded = read_json(run.file(L.FINETUNE, L.METRICS))
     _log(run, "no checkpoint here: fine-tuning again with the run's seed")
     model, _ = _train(run)
     key = search_metric(run.task)
@@ -237,9 +230,9 @@ def finetune(run: Run) -> dict:
         "n_train": len(run.train_split), "n_dev": len(run.dev_split), "curve": curve,
         "train_seconds": train_seconds, "structure": ModelStructure.of(model).describe(),
     }
-    with staged(run.dir / "finetune") as folder:  # the stage's files replace the old ones only all together
-        _write_predictions(run, folder / "predictions.npz", full=predictions)
-        write_json(folder / "metrics.json", out, run.config())
+    with staged(run.dir / L.FINETUNE) as folder:  # the stage's files replace the old ones only all together
+        _write_predictions(run, folder / L.PREDICTIONS, full=predictions)
+        write_json(folder / L.METRICS, out, run.config())
         _log(run, f"fine-tuned: {metrics}")
         record_attention(run, model, folder)
         if run.seed in run.settings.records.single_removal_seeds:
@@ -263,14 +256,14 @@ def record_attention(run: Run, finetuned: torch.nn.Module | None = None, folder:
     arrays = {f"finetuned_{k}": v for k, v in ft_stats.items()}
     arrays.update({f"pretrained_{k}": v for k, v in pre_stats.items()})
     arrays["example_index"] = np.sort(np.concatenate([b["index"].numpy() for b in batches]))
-    folder = folder or run.dir / "finetune"
-    write_npz(folder / "attention.npz", **arrays)
+    folder = folder or run.dir / L.FINETUNE
+    write_npz(folder / L.ATTENTION, **arrays)
     gallery = {}
     for which, items in (("finetuned", ft_gallery), ("pretrained", pre_gallery)):
         for i, item in enumerate(items):
             gallery[f"{which}_{i}_maps"] = item["maps"]
             gallery[f"{which}_{i}_tokens"] = np.asarray(item["tokens"])
-    write_npz(folder / "gallery.npz", **gallery)
+    write_npz(folder / L.GALLERY, **gallery)
 
 
 def record_single_removal(run: Run, model: torch.nn.Module, folder: Path | None = None) -> dict:
@@ -293,7 +286,7 @@ def record_single_removal(run: Run, model: torch.nn.Module, folder: Path | None 
         mlps[layer] = evaluate(model, batches, run.task, mlp_mask=mask)[key]
     out = {"metric": key, "n_examples": int(sum(len(b["index"]) for b in batches)), "full": base,
            "head_removed": heads, "mlp_removed": mlps}
-    write_json((folder or run.dir / "finetune") / "single_removal.json", out, run.config())
+    write_json((folder or run.dir / L.FINETUNE) / L.SINGLE_REMOVAL, out, run.config())
     return out
 
 
@@ -312,7 +305,7 @@ def prune(run: Run, method: str) -> dict:
     start = time.perf_counter()
     model = run.finetuned_model()
     full = run.metric(model)
-    with staged(run.dir / f"prune_{method}") as folder:  # replaces the old search's files only all together
+    with staged(run.dir / L.prune_stage(method)) as folder:  # replaces the old search's files only all together
         search = _s_search(run, model, full, folder) if method == "s" else _m_search(run, model, full, folder)
     out = {"method": method, "full_metric": full, **search, "seconds": time.perf_counter() - start}
     _log(run, f"{method}-pruning done: {out.get('pruned', {}).get('good', {}).get('metric')}")
@@ -327,12 +320,12 @@ def _evaluate_subnetworks(run: Run, model, masks_by_sub: dict, kind: str, folder
         kwargs = {"weight_mask": masks} if kind == "weights" else {"head_mask": masks[0], "mlp_mask": masks[1]}
         metrics, predictions[sub] = evaluate_with_predictions(model, run.dev_batches, run.task, **kwargs)
         out[sub] = {"metrics": metrics, "metric": metrics[key]}
-    _write_predictions(run, folder / "predictions.npz", **predictions)
+    _write_predictions(run, folder / L.PREDICTIONS, **predictions)
     return out
 
 
 def _no_subnetwork(run: Run, folder: Path, full: float, reason: str) -> dict:
-    write_json(folder / "pruned.json", {"full_metric": full, "no_subnetwork": reason, "subnetworks": {}},
+    write_json(folder / L.PRUNED, {"full_metric": full, "no_subnetwork": reason, "subnetworks": {}},
                run.config())
     _log(run, reason)
     return {"no_subnetwork": reason}
@@ -344,7 +337,7 @@ def draw_structured(run: Run, head_mask, mlp_mask, structure: ModelStructure, fo
     masks = {sub: structured_subnetwork(sub, head_mask, mlp_mask, seed=run.seed, task=run.task, method="s",
                                         bernoulli=opts.bernoulli_random) for sub in SUBNETWORKS}
     for sub, (head, mlp) in masks.items():
-        save_mask((folder or run.dir / "prune_s") / "masks" / sub, {"head_mask": head, "mlp_mask": mlp}, structure,
+        save_mask((folder or run.dir / L.prune_stage("s")) / L.MASKS / sub, {"head_mask": head, "mlp_mask": mlp}, structure,
                   "structured", model=run.plan.model, task=run.task, seed=run.seed, method="s", subnetwork=sub,
                   plan=run.plan.name, heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()), streams=STREAMS,
                   bernoulli=opts.bernoulli_random, provenance=provenance(run.config()))
@@ -364,7 +357,7 @@ def _s_search(run: Run, model, full: float, folder: Path) -> dict:
                                       f"{'ok' if r['passed'] else 'stop'}")) if run.progress else None,
     )
     summary = {**result.summary(), "trace": result.trace}
-    write_json(folder / "search.json", summary, run.config())
+    write_json(folder / L.SEARCH, summary, run.config())
     if result.skipped:
         return {"skipped": result.skipped}
     if no_subnetwork_reason(summary):
@@ -374,12 +367,12 @@ def _s_search(run: Run, model, full: float, folder: Path) -> dict:
     for sub, (head, mlp) in masks.items():
         pruned[sub].update(heads_kept=int(head.sum()), mlps_kept=int(mlp.sum()),
                            weights_kept_share=_kept_share_of_weights(s, head, mlp))
-    write_json(folder / "pruned.json", {"full_metric": full, "subnetworks": pruned}, run.config())
+    write_json(folder / L.PRUNED, {"full_metric": full, "subnetworks": pruned}, run.config())
     return {"pruned": pruned, "search": result.summary()}
 
 
 def m_mask_path(run: Run, sub: str) -> Path:
-    return run.ckpt_dir / "masks" / f"m_{sub}"
+    return run.ckpt_dir / L.MASKS / f"m_{sub}"
 
 
 def _save_m_masks(run: Run, masks: dict, structure: ModelStructure) -> None:
@@ -390,7 +383,7 @@ def _save_m_masks(run: Run, masks: dict, structure: ModelStructure) -> None:
 
 
 def _m_pruned_count(run: Run) -> int:
-    search = read_json(run.dir / "prune_m" / "search.json")
+    search = read_json(run.file(L.prune_stage("m"), L.SEARCH))
     passed = [r for r in search["trace"] if r["passed"]]
     return passed[-1]["n_pruned"] if passed else 0
 
@@ -432,7 +425,7 @@ def _m_search(run: Run, model, full: float, folder: Path) -> dict:
         if run.progress else None,
     )
     summary = {**result.summary(), "trace": result.trace}
-    write_json(folder / "search.json", summary, run.config())
+    write_json(folder / L.SEARCH, summary, run.config())
     if result.skipped:
         return {"skipped": result.skipped}
     if no_subnetwork_reason(summary):
@@ -446,15 +439,11 @@ def _m_search(run: Run, model, full: float, folder: Path) -> dict:
         kept, total = int(shares["kept"].sum()), int(shares["total"].sum())
         pruned[sub].update(weights_kept=kept, weights_total=total, weights_kept_share=kept / total,
                            by_layer=shares.to_dict(orient="records"))
-    write_json(folder / "pruned.json", {"full_metric": full, "subnetworks": pruned}, run.config())
+    write_json(folder / L.PRUNED, {"full_metric": full, "subnetworks": pruned}, run.config())
     return {"pruned": pruned, "search": result.summary()}
 
 
 # --- re-fine-tuning ---------------------------------------------------------------------------
-
-def super_dir(plan: str, task: str) -> Path:
-    return results_root() / plan / task / "super"
-
 
 def _expected(run: Run, method: str) -> dict:
     """What a mask's sidecar must say to be used by this run: same model, plan, task, method (and seed)."""
@@ -473,7 +462,7 @@ def load_subnetwork(run: Run, method: str, sub: str) -> dict:
                 read_json(path.with_suffix(".json")).get("streams") != STREAMS:
             restore_m_masks(run, ("random",) if sub == "random" else SUBNETWORKS)
         return {"weight_mask": load_mask(path, expect=_expected(run, "m")).arrays}
-    folder = run.dir / "prune_s" / "masks" if method == "s" else super_dir(run.plan.name, run.task) / "masks"
+    folder = L.masks_dir(run.plan.name, run.task, run.seed, method)
     arrays = load_mask(folder / sub, expect=_expected(run, method)).arrays
     return {"head_mask": arrays["head_mask"], "mlp_mask": arrays["mlp_mask"]}
 
@@ -499,8 +488,8 @@ def refinetune(run: Run, folder: Path, masks: dict, save=None, **record) -> dict
     with staged(folder) as tmp:
         if save is not None:
             save(tmp)
-        _write_predictions(run, tmp / "predictions.npz", predictions=predictions)
-        write_json(tmp / "metrics.json", out, run.config(**record))
+        _write_predictions(run, tmp / L.PREDICTIONS, predictions=predictions)
+        write_json(tmp / L.METRICS, out, run.config(**record))
     _log(run, f"re-fine-tuned {record}: {metrics}")
     return out
 
@@ -513,14 +502,14 @@ def _record_no_subnetwork(run: Run, folder: Path, search: dict, **record) -> dic
         out = {"no_subnetwork": no_subnetwork_reason(search), **record}
     else:
         return None
-    write_json(folder / "metrics.json", out, run.config(**record))
+    write_json(folder / L.METRICS, out, run.config(**record))
     return out
 
 
 def retrain(run: Run, method: str, sub: str) -> dict:
     """Rewind to the pre-trained weights, apply the subnetwork's mask, fine-tune, evaluate."""
-    folder = run.dir / f"retrain_{method}_{sub}"
-    search = read_json(run.dir / f"prune_{'s' if method == 'super' else method}" / "search.json")
+    folder = L.retrain_dir(run.plan.name, run.task, run.seed, method, sub)
+    search = read_json(run.file(L.prune_stage("s" if method == "super" else method), L.SEARCH))
     if method == "super":
         search = {k: v for k, v in search.items() if k != "accepted_steps"}  # super masks pool every seed
     nothing = _record_no_subnetwork(run, folder, search, method=method, subnetwork=sub)
@@ -540,26 +529,21 @@ def _check_beyond(run: Run) -> dict:
     return opts
 
 
-def fraction_label(fraction: float) -> str:
-    """The folder label of a head fraction: ``0.5`` -> ``f0.50``."""
-    return f"f{float(fraction):.2f}"
-
-
 def lottery_dir(run: Run, fraction: float, variant: str) -> Path:
-    return run.dir / "lottery" / f"{fraction_label(fraction)}_{variant}"
+    return L.lottery_dir(run.plan.name, run.task, run.seed, fraction, variant)
 
 
 def swap_dir(run: Run, variant: str) -> Path:
-    return run.dir / "swap" / variant
+    return L.swap_dir(run.plan.name, run.task, run.seed, variant)
 
 
 def full_model_head_scores(run: Run) -> np.ndarray:
     """Normalised head importance of the fine-tuned full model: the s-search's first step scored exactly
     this (every head and MLP on, the plan's importance settings), so it is read from the committed trace."""
-    search = read_json(run.dir / "prune_s" / "search.json")
+    search = read_json(run.file(L.prune_stage("s"), L.SEARCH))
     trace = search.get("trace") or []
     if not trace or "head_scores" not in trace[0]:
-        raise RuntimeError(f"{run.dir / 'prune_s' / 'search.json'} has no first-step head scores: re-run the "
+        raise RuntimeError(f"{run.file(L.prune_stage('s'), L.SEARCH)} has no first-step head scores: re-run the "
                            "s-pruning stage of this run")
     return np.asarray(trace[0]["head_scores"], dtype=np.float64)
 
@@ -576,15 +560,15 @@ def lottery(run: Run, fraction: float, variant: str) -> dict:
                           f"{list(opts.head_fractions)}")
     folder = lottery_dir(run, fraction, variant)
     record = {"experiment": "lottery", "fraction": float(fraction), "variant": variant}
-    search = read_json(run.dir / "prune_s" / "search.json")
+    search = read_json(run.file(L.prune_stage("s"), L.SEARCH))
     if search.get("skipped"):
         out = {"skipped": search["skipped"], **record}
-        write_json(folder / "metrics.json", out, run.config(**record))
+        write_json(folder / L.METRICS, out, run.config(**record))
         return out
     scores = full_model_head_scores(run)
     head = heads_removed_mask(variant, scores, float(fraction), seed=run.seed, task=run.task)
     mlp = np.ones(scores.shape[0], dtype=np.float32)
-    structure = ModelStructure.from_description(read_json(run.dir / "finetune" / "metrics.json")["structure"])
+    structure = ModelStructure.from_description(read_json(run.file(L.FINETUNE, L.METRICS))["structure"])
     def save(tmp: Path) -> None:
         save_mask(tmp / "mask", {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
                   model=run.plan.model, task=run.task, seed=run.seed, method="lottery", subnetwork=variant,
@@ -602,10 +586,10 @@ def swap(run: Run, variant: str) -> dict:
         raise ValueError(f"swap variant must be one of {SWAP_VARIANTS}, got {variant!r}")
     folder = swap_dir(run, variant)
     record = {"experiment": "swap", "variant": variant}
-    nothing = _record_no_subnetwork(run, folder, read_json(run.dir / "prune_s" / "search.json"), **record)
+    nothing = _record_no_subnetwork(run, folder, read_json(run.file(L.prune_stage("s"), L.SEARCH)), **record)
     if nothing is not None:
         return nothing
-    good = load_mask(run.dir / "prune_s" / "masks" / "good", expect=_expected(run, "s"))
+    good = load_mask(L.masks_dir(run.plan.name, run.task, run.seed, "s") / "good", expect=_expected(run, "s"))
     head, mlp = swap_subnetwork(variant, good.arrays["head_mask"], good.arrays["mlp_mask"], seed=run.seed,
                                 task=run.task)
     structure = ModelStructure.from_description(good.meta["structure"])
@@ -624,10 +608,10 @@ def super_masks(plan: Plan | str, task: str) -> dict:
     task = get_task(task).name
     heads, mlps, seeds, good = [], [], [], None
     for seed in plan.seeds:
-        folder = run_dir(plan.name, task, seed) / "prune_s"
-        if no_subnetwork_reason(read_json(folder / "search.json")):
+        folder = L.prune_dir(plan.name, task, seed, "s")
+        if no_subnetwork_reason(read_json(folder / L.SEARCH)):
             continue  # no subnetwork: the search was skipped or removed nothing (recorded in search.json)
-        good = load_mask(folder / "masks" / "good", expect={"model": plan.model, "plan": plan.name, "task": task,
+        good = load_mask(folder / L.MASKS / "good", expect={"model": plan.model, "plan": plan.name, "task": task,
                                                             "seed": seed, "method": "s"})
         heads.append(good.arrays["head_mask"])
         mlps.append(good.arrays["mlp_mask"])
@@ -640,7 +624,7 @@ def super_masks(plan: Plan | str, task: str) -> dict:
     variants = super_survivor_masks(heads, mlps, seed=min(plan.seeds), task=task, resize=resize)
     structure = ModelStructure.from_description(good.meta["structure"])
     config = {"plan": plan.name, "model": plan.model, "task": task, "seeds": seeds, "resize": resize}
-    with staged(super_dir(plan.name, task) / "masks") as folder:
+    with staged(L.masks_dir(plan.name, task, None, "super")) as folder:
         for sub, (head, mlp) in variants.items():
             save_mask(folder / sub, {"head_mask": head, "mlp_mask": mlp}, structure, "structured",
                       model=plan.model, task=task, seeds=seeds, method="super", subnetwork=sub,
@@ -689,30 +673,30 @@ def redraw(run: Run) -> list[str]:
     """
     changed: list[str] = []
     for method in METHODS:
-        folder = run.dir / f"prune_{method}"
-        search = read_json(folder / "search.json")
+        folder = L.prune_dir(run.plan.name, run.task, run.seed, method)
+        search = read_json(folder / L.SEARCH)
         if search.get("skipped"):
             continue
         reason = no_subnetwork_reason(search)
-        pruned_file = folder / "pruned.json"
+        pruned_file = folder / L.PRUNED
         pruned = read_json(pruned_file) if pruned_file.exists() else {}
         if reason:
             if "no_subnetwork" not in pruned:
                 write_json(pruned_file, {"full_metric": search["full_metric"], "no_subnetwork": reason,
                                          "subnetworks": {}}, run.config())
-                _remove(folder / "masks")
+                _remove(folder / L.MASKS)
                 changed.append(f"{method}: no subnetwork")
             for sub in SUBNETWORKS:
-                metrics = run.dir / f"retrain_{method}_{sub}" / "metrics.json"
+                metrics = L.retrain_file(run.plan.name, run.task, run.seed, method, sub)
                 if not metrics.exists() or "no_subnetwork" not in read_json(metrics):
                     _remove(metrics.parent)
                     _record_no_subnetwork(run, metrics.parent, search, method=method, subnetwork=sub)
                     changed.append(f"retrain_{method}_{sub}: no subnetwork")
             continue
         if method == "s":
-            if not _stale(folder / "masks" / "random.json") and not _stale(folder / "masks" / "bad.json"):
+            if not _stale(folder / L.MASKS / "random.json") and not _stale(folder / L.MASKS / "bad.json"):
                 continue
-            good = load_mask(folder / "masks" / "good", expect=_expected(run, "s"))
+            good = load_mask(folder / L.MASKS / "good", expect=_expected(run, "s"))
             structure = ModelStructure.from_description(good.meta["structure"])
             masks = draw_structured(run, good.arrays["head_mask"], good.arrays["mlp_mask"], structure)
             redrawn = ("random", "bad")
@@ -728,7 +712,7 @@ def redraw(run: Run) -> list[str]:
             redrawn = ("random",)
             restore_m_masks(run, ("random",))
             mask = load_mask(m_mask_path(run, "random")).arrays
-            structure = ModelStructure.from_description(read_json(run.dir / "finetune" / "metrics.json")["structure"])
+            structure = ModelStructure.from_description(read_json(run.file(L.FINETUNE, L.METRICS))["structure"])
             shares = weight_share_by_layer(mask, structure)
             kept, total = int(shares["kept"].sum()), int(shares["total"].sum())
             entry.update(weights_kept=kept, weights_total=total, weights_kept_share=kept / total,
@@ -747,9 +731,9 @@ def redraw(run: Run) -> list[str]:
             pruned["subnetworks"][sub]["streams"] = STREAMS
         pruned.pop("provenance", None)
         write_json(pruned_file, pruned, run.config())
-        _remove(folder / "predictions.npz")  # (pruned-only predictions of masks that are gone)
+        _remove(folder / L.PREDICTIONS)  # (pruned-only predictions of masks that are gone)
         for sub in redrawn:
-            if _remove(run.dir / f"retrain_{method}_{sub}"):
+            if _remove(L.retrain_dir(run.plan.name, run.task, run.seed, method, sub)):
                 changed.append(f"retrain_{method}_{sub}: removed, to be re-fine-tuned")
         changed.append(f"{method}: re-drew {list(redrawn)}")
     return changed
@@ -759,7 +743,7 @@ def redraw_super(plan: Plan | str, task: str) -> list[str]:
     """Re-draw a task's super-survivor masks under today's streams and sizing; remove every seed's re-fine-tune of
     a variant whose mask changed (the workflow redoes them). Idempotent."""
     plan = plan if isinstance(plan, Plan) else Plan.load(plan)
-    folder = super_dir(plan.name, task) / "masks"
+    folder = L.masks_dir(plan.name, task, None, "super")
     if not any(_stale(folder / f"{sub}.json") for sub in SUBNETWORKS):
         return []
     old = {sub: load_mask(folder / sub).arrays if (folder / f"{sub}.npz").exists() else None for sub in SUBNETWORKS}
@@ -770,6 +754,6 @@ def redraw_super(plan: Plan | str, task: str) -> list[str]:
         same = old[sub] is not None and all(np.array_equal(old[sub][k], new[k]) for k in new)
         if not same:
             for seed in plan.seeds:
-                _remove(run_dir(plan.name, task, seed) / f"retrain_super_{sub}")
+                _remove(L.retrain_dir(plan.name, task, seed, "super", sub))
             changed.append(f"super {sub}: re-drawn, re-fine-tunes removed")
     return changed

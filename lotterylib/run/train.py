@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import random
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
 from typing import Callable, Mapping
 
 import numpy as np

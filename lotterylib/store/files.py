@@ -1,8 +1,6 @@
 """Small result files with provenance, written atomically, and where they live.
 
-Layout: ``results/<plan>/<task>/seed_<seed>/<stage>/...`` (committed), checkpoints and large
-masks under ``checkpoints/<plan>/<task>/seed_<seed>/`` (never committed). ``LOTTERY_RESULTS``
-and ``LOTTERY_CHECKPOINTS`` move either root.
+Where each file lives is :mod:`lotterylib.store.layout`'s business; this module writes and reads them.
 """
 
 from __future__ import annotations
@@ -26,22 +24,6 @@ from lotterylib import __version__
 from lotterylib.errors import MissingError, ResultFileError
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def results_root() -> Path:
-    return Path(os.environ.get("LOTTERY_RESULTS", REPO / "results"))
-
-
-def checkpoints_root() -> Path:
-    return Path(os.environ.get("LOTTERY_CHECKPOINTS", REPO / "checkpoints"))
-
-
-def run_dir(plan: str, task: str, seed: int) -> Path:
-    return results_root() / plan / task / f"seed_{seed}"
-
-
-def checkpoint_dir(plan: str, task: str, seed: int) -> Path:
-    return checkpoints_root() / plan / task / f"seed_{seed}"
 
 
 @lru_cache(maxsize=1)
