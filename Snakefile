@@ -52,8 +52,9 @@
 # `resources: gpu=<n GPUs>` to cap them); with profiles/slurm, `--config gpu=1` asks SLURM for one GPU per
 # experiment job (sbatch --gpus=1; without it the jobs ask for none). By hand:
 #   snakemake --cores 16 --config plan=demo gpu=1 threads=4 --resources gpu=4
-# A job with gpu > 0 runs under tools/gpu_slot.sh, which takes a free GPU (a lock file per GPU) and sets
-# CUDA_VISIBLE_DEVICES; on a machine without GPUs, or under SLURM, it runs the command unchanged.
+# A job with gpu > 0 runs under tools/gpu_slot.sh, which takes a free GPU slot (a lock file per GPU and slot;
+# `jobs_per_gpu` slots per GPU, 1 unless a profile sets it: profiles/gpu shares one GPU among several jobs) and
+# sets CUDA_VISIBLE_DEVICES; on a machine without GPUs, or under SLURM, it runs the command unchanged.
 
 import os
 import shlex
@@ -187,7 +188,8 @@ _ENV = ("export LOTTERY_RESULTS={SH_RESULTS} LOTTERY_CHECKPOINTS={SH_CHECKPOINTS
         "PYTHONPATH={SH_BASE}${{PYTHONPATH:+:$PYTHONPATH}} OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; ")
 # Several GPUs on one machine: a job that declares a GPU runs under tools/gpu_slot.sh, which takes a free GPU
 # (one lock file per GPU) and sets CUDA_VISIBLE_DEVICES; without a GPU, or under SLURM, it changes nothing.
-_GPU_SLOT = 'slot=""; if [ "{resources.gpu}" -gt 0 ]; then slot="bash {SH_BASE}/tools/gpu_slot.sh"; fi; $slot '
+_GPU_SLOT = ('slot=""; if [ "{resources.gpu}" -gt 0 ]; then '
+             'slot="bash {SH_BASE}/tools/gpu_slot.sh --jobs-per-gpu {resources.jobs_per_gpu}"; fi; $slot ')
 _PAPERMILL = "{SH_PYTHON} -m papermill " + PAPERMILL_ARGS.replace("{", "{{").replace("}", "}}") + " -k python3"
 
 
@@ -272,7 +274,7 @@ rule finetune:
         gallery=RESULT("finetune_file", L.GALLERY),
     log: f"{RUN_LOGS}/finetune.ipynb"
     threads: THREADS
-    resources: gpu=GPU
+    resources: gpu=GPU, jobs_per_gpu=1
     shell: stage("finetune", "-p task {wildcards.task} -p seed {wildcards.seed}")
 
 
@@ -288,7 +290,7 @@ for _method in METHODS:
         # (the shell is evaluated when the job runs, after the loop: the method must come through params)
         params: method=_method
         threads: THREADS
-        resources: gpu=GPU
+        resources: gpu=GPU, jobs_per_gpu=1
         shell: stage("prune", "-p task {wildcards.task} -p seed {wildcards.seed} -p method {params.method}")
 
 
@@ -300,7 +302,7 @@ rule retrain:
     output: RESULT("retrain_file", "{method}", "{sub}")
     log: f"{RUN_LOGS}/retrain_{{method}}_{{sub}}.ipynb"
     threads: THREADS
-    resources: gpu=GPU
+    resources: gpu=GPU, jobs_per_gpu=1
     shell:
         stage("retrain", "-p task {wildcards.task} -p seed {wildcards.seed} "
               "-p method {wildcards.method} -p subnetwork {wildcards.sub}")
@@ -314,7 +316,7 @@ rule super_masks:
     output: [SUPER_MASK(s, ext) for s in SUBNETWORKS for ext in ("npz", "json")]
     log: f"{LOGS}/{P}/{{task}}/super_masks.ipynb"
     threads: 1
-    resources: gpu=0
+    resources: gpu=0, jobs_per_gpu=1
     shell: stage("super", "-p task {wildcards.task}")
 
 
@@ -327,7 +329,7 @@ rule retrain_super:
     output: RESULT("retrain_file", "super", "{sub}")
     log: f"{RUN_LOGS}/retrain_super_{{sub}}.ipynb"
     threads: THREADS
-    resources: gpu=GPU
+    resources: gpu=GPU, jobs_per_gpu=1
     shell:
         stage("retrain", "-p task {wildcards.task} -p seed {wildcards.seed} -p method super -p subnetwork {wildcards.sub}")
 
@@ -341,7 +343,7 @@ rule lottery:
     output: RESULT("lottery_file", "{fraction}", "{sub}")
     log: f"{RUN_LOGS}/lottery_f{{fraction}}_{{sub}}.ipynb"
     threads: THREADS
-    resources: gpu=GPU
+    resources: gpu=GPU, jobs_per_gpu=1
     shell:
         stage("lottery", "-p task {wildcards.task} -p seed {wildcards.seed} -p fraction {wildcards.fraction} "
               "-p variant {wildcards.sub}")
@@ -355,7 +357,7 @@ rule swap:
     output: RESULT("swap_file", "{swap}")
     log: f"{RUN_LOGS}/swap_{{swap}}.ipynb"
     threads: THREADS
-    resources: gpu=GPU
+    resources: gpu=GPU, jobs_per_gpu=1
     shell: stage("swap", "-p task {wildcards.task} -p seed {wildcards.seed} -p variant {wildcards.swap}")
 
 

@@ -23,11 +23,13 @@ from lotterylib.model.structure import check_family
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 TINY_MODEL = "tiny-bert"
 # The variants of the pre-trained weights a plan may start from (its ``model_weights``): as the checkpoint
-# has them, or rounded to float16 (what a float16 copy holds, which halves what travels to a GPU machine).
+# has them, or rounded to float16 first (the plan's model_weights; its effect on the full model's scores is
+# measured by plan demo_float32, see the methods page).
 # Training always runs on float32 weights; a variant only fixes the values they start from.
 WEIGHT_VARIANTS = {"float32": None, "float16": torch.float16}
 # A folder with one sub-folder per offline model (named by its short name) to use instead of the model's
-# package, on a machine where the package cannot be installed: see tools/device_pack.sh.
+# package, on a machine where the package cannot be installed (each folder as save_pretrained writes it: config,
+# tokenizer files and weights).
 OFFLINE_DIR_ENV = "LOTTERY_OFFLINE_DIR"
 # What a local model folder must hold: its config, its weights (one of these), and for a tokenizer a vocabulary
 # (one of these; tokenizer_config.json alone is not enough).
@@ -88,7 +90,7 @@ def resolve_model(name: str, verify: bool = True) -> str:
         if not (folder / OFFLINE_MODELS[name].weights_file).exists():
             raise MissingError(f"${OFFLINE_DIR_ENV} is set, but {folder} has no "
                                     f"{OFFLINE_MODELS[name].weights_file}: unset it to use the package, or "
-                                    "make the folder with tools/device_pack.sh")
+                                    "write the model there with save_pretrained (model and tokenizer)")
         return str(folder)
     if name in OFFLINE_MODELS:
         spec = OFFLINE_MODELS[name]

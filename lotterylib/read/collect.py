@@ -380,8 +380,8 @@ def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
 # --- where and how fast the grid ran ---------------------------------------------------------------------------
 
 def grid_logs(plan: Plan | str) -> pd.DataFrame:
-    """One row per job of each logged grid call (``results/<plan>/grid_log/*.json``, written by
-    tools/device_grid.py): the call, its device and workers, the job's stage, task, seed and seconds."""
+    """One row per job of each logged grid call (the timing records kept in ``results/<plan>/grid_log/*.json``):
+    the call, its device and workers, the job's stage, task, seed and seconds."""
     plan = _plan(plan)
     rows = []
     folder = L.grid_log_dir(plan.name)

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The repository's commit (``+dirty`` if lotterylib has uncommitted changes); ``$LOTTERY_GIT_COMMIT`` where
-    the code travelled without its .git folder (a GPU machine: tools/device_grid.py)."""
+    the code runs from a copy without its .git folder."""
     if os.environ.get("LOTTERY_GIT_COMMIT"):
         return os.environ["LOTTERY_GIT_COMMIT"]
     try:
