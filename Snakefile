@@ -131,8 +131,8 @@ for _t in TASKS:
 for _s in SEEDS:
     if _s not in PLAN.seeds:
         raise ConfigError(f"--config seeds: seed {_s} is not in plan {P!r} (seeds: {list(PLAN.seeds)})")
-WITH_SUPER = set(SEEDS) == set(PLAN.seeds)
-if not WITH_SUPER:
+WITH_SUPER = set(SEEDS) == set(PLAN.seeds) and "super" in PLAN.stages
+if set(SEEDS) != set(PLAN.seeds) and "super" in PLAN.stages:
     print(f"lotterybook: seeds {SEEDS} are a subset of plan {P!r}'s seeds {list(PLAN.seeds)}: the "
           "super-survivor stages (which need every seed) are left out of the targets", file=sys.stderr)
 
@@ -207,11 +207,15 @@ def plan_inputs(notebook: str) -> dict:
 # --- targets -------------------------------------------------------------------------------------------------
 
 def run_results(task: str, seed: int) -> list[str]:
-    """Every result file a rule declares for one (task, seed)."""
+    """Every result file a rule declares for one (task, seed), for the plan's stages."""
     at = {"task": task, "seed": seed}
-    files = [RESULT("finetune_file", f, **at) for f in (L.METRICS, L.ATTENTION, L.GALLERY)]
-    files += [RESULT("search_file", m, **at) for m in METHODS]
-    files += [RESULT("retrain_file", m, s, **at) for m in METHODS for s in SUBNETWORKS]
+    files = []
+    if "finetune" in PLAN.stages:
+        files += [RESULT("finetune_file", f, **at) for f in (L.METRICS, L.ATTENTION, L.GALLERY)]
+    if "prune" in PLAN.stages:
+        files += [RESULT("search_file", m, **at) for m in METHODS]
+    if "retrain" in PLAN.stages:
+        files += [RESULT("retrain_file", m, s, **at) for m in METHODS for s in SUBNETWORKS]
     if WITH_SUPER:
         files += [RESULT("retrain_file", "super", s, **at) for s in SUBNETWORKS]
     return files
@@ -226,8 +230,12 @@ def beyond_results(task: str, seed: int) -> list[str]:
     if task not in BEYOND.tasks or int(seed) not in BEYOND.seeds:
         return []
     at = {"task": task, "seed": seed}
-    files = [RESULT("lottery_file", f, s, **at) for f in BEYOND.head_fractions for s in SUBNETWORKS]
-    return files + [RESULT("swap_file", v, **at) for v in SWAP_VARIANTS]
+    files = []
+    if "lottery" in PLAN.stages:
+        files += [RESULT("lottery_file", f, s, **at) for f in BEYOND.head_fractions for s in SUBNETWORKS]
+    if "swap" in PLAN.stages:
+        files += [RESULT("swap_file", v, **at) for v in SWAP_VARIANTS]
+    return files
 
 
 def super_results(task: str) -> list[str]:

@@ -149,3 +149,17 @@ def test_snakemake_config_keys_are_checked(config, needle):
     out = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "--config", "plan=smoke", config],
                          capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.returncode != 0 and needle in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("value, needle", [("finetune", "YAML list"), ([], "non-empty"), (["train"], "use one of"),
+                                           (["finetune", "retrain"], "needs ['prune']"),
+                                           (["finetune", "finetune"], "once")])
+def test_stages_are_a_list_of_known_stages_with_what_they_need(tmp_path, value, needle):
+    refused(tmp_path, {**smoke(), "stages": value}, "stages", needle)
+
+
+def test_stages_default_to_all_and_keep_the_pipeline_order(tmp_path):
+    from lotterylib.config.plans import STAGES
+
+    assert load(tmp_path, smoke()).stages == tuple(STAGES)
+    assert load(tmp_path, {**smoke(), "stages": ["prune", "finetune"]}).stages == ("finetune", "prune")

@@ -238,8 +238,21 @@ def _model_options(value, where):
 
 SECTIONS = {"data": DataSettings, "train": TrainConfig, "importance": ImportanceSettings, "search": SearchSettings,
             "records": RecordSettings}
-TOP_LEVEL = ("name", "description", "model", "model_options", "model_weights", "tasks", "seeds", "task_overrides",
-             *SECTIONS, "beyond_paper")
+TOP_LEVEL = ("name", "description", "model", "model_options", "model_weights", "tasks", "seeds", "stages",
+             "task_overrides", *SECTIONS, "beyond_paper")
+#: The stages a plan may run (its ``stages``, default all of them), each with the stages it needs.
+STAGES = {"finetune": (), "prune": ("finetune",), "retrain": ("prune",), "super": ("prune",),
+          "lottery": ("prune",), "swap": ("prune",)}
+
+
+def check_stages(value, where: str = "stages") -> tuple[str, ...]:
+    """A plan's stages: a non-empty list of :data:`STAGES`, each with the stages it needs."""
+    stages = sequence(choice(*STAGES), non_empty=True)(value, where)
+    for stage in stages:
+        lacking = [need for need in STAGES[stage] if need not in stages]
+        if lacking:
+            raise _fail(where, list(value), f"stage {stage!r} needs {lacking}: add them to the list")
+    return tuple(s for s in STAGES if s in stages)
 REQUIRED = ("name", "model", "tasks", "seeds", "train")
 
 
@@ -275,6 +288,7 @@ class Plan:
     tasks: tuple[str, ...]
     seeds: tuple[int, ...]
     model_options: dict = field(repr=False)
+    stages: tuple[str, ...] = field(repr=False)
     model_weights: str = field(repr=False)
     sections: dict = field(repr=False)  # section name -> its dataclass (the plan-wide values)
     overrides: dict = field(repr=False)  # task -> {section name -> its dataclass with the override applied}
@@ -342,7 +356,8 @@ class Plan:
         if stray:
             raise _fail("beyond_paper", raw.get("beyond_paper"), f"name tasks and seeds of the plan; not in it: {stray}")
         return cls(name=name, description=text(raw.get("description", ""), "description"), model=model,
-                   tasks=tasks, seeds=seeds, model_options=_model_options(raw.get("model_options"), "model_options"),
+                   tasks=tasks, seeds=seeds, stages=check_stages(raw.get("stages", list(STAGES))),
+                   model_options=_model_options(raw.get("model_options"), "model_options"),
                    model_weights=choice(*WEIGHT_VARIANTS)(raw.get("model_weights", "float32"), "model_weights"),
                    sections=sections, overrides=overrides, beyond_paper=beyond, path=path)
 
@@ -362,7 +377,7 @@ class Plan:
         """The whole plan as plain data, defaults filled in (for provenance and display)."""
         out = {"name": self.name, "description": self.description, "model": self.model,
                "model_options": dict(self.model_options), "model_weights": self.model_weights,
-               "tasks": list(self.tasks), "seeds": list(self.seeds),
+               "tasks": list(self.tasks), "seeds": list(self.seeds), "stages": list(self.stages),
                **{k: v.as_dict() for k, v in self.sections.items()},
                "beyond_paper": self.beyond_paper.as_dict()}
         if self.overrides:
