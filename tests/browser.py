@@ -216,3 +216,106 @@ def move_first_slider(page) -> bool:
     page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
     page.wait_for_timeout(300)
     return True
+
+
+# --- what a reader sees: content checks -------------------------------------------------------------------------
+# The content column: pydata-sphinx-theme's article (the page TOC on the right is not part of it).
+CONTENT_COLUMN = "article.bd-article"
+
+_CONTENT_PROBLEMS_JS = r"""
+(column) => {
+  const problems = [];
+  const article = document.querySelector(column) || document.querySelector('#main-content');
+  if (!article) return ['no content column (' + column + ' or #main-content) on the page'];
+  const shown = el => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+  const snippet = el => (el.innerText || el.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 70);
+
+  // 1. A visible "nan" / "NaN" in what the page renders (code a reader types is not a result: inputs skipped).
+  const nans = [];
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!el || el.closest('.cell_input, script, style, .headerlink') || !shown(el)) continue;
+    const m = /(^|[^A-Za-z0-9_.])(nan|NaN|NAN|<NA>)(?![A-Za-z0-9_])/.exec(node.textContent);
+    if (!m) continue;
+    const row = el.closest('tr');  // in a table: the row says where
+    const where = row ? 'in the table row "' + snippet(row) + '"'
+                      : '"...' + node.textContent.slice(Math.max(0, m.index - 30), m.index + 35).replace(/\s+/g, ' ') + '..."';
+    nans.push('visible "' + m[2] + '" ' + where);
+  }
+  problems.push(...nans.slice(0, 3));
+  if (nans.length > 3) problems.push('... and ' + (nans.length - 3) + ' more visible NaN');
+
+  // 2. Parameter cells: papermill's parameters cell or its injected-parameters cell, by tag or by text.
+  for (const cell of document.querySelectorAll('.tag_parameters, .tag_injected-parameters')) {
+    problems.push('a parameter cell is on the page (class ' + cell.className.match(/tag_[\w-]+/)[0] + '): ' + snippet(cell));
+  }
+  for (const input of article.querySelectorAll('.cell_input')) {
+    const text = (input.innerText || '').trim();
+    if (shown(input) && !input.closest('.tag_parameters, .tag_injected-parameters') && /^(# Parameters\s*\n)?\s*plan\s*(:\s*[\w\[\], |]+)?\s*=/.test(text))
+      problems.push('a parameter cell is shown: ' + text.slice(0, 70).replace(/\s+/g, ' '));
+  }
+
+  // 3. Tables and code blocks wider than the content column, unless a scrolling ancestor inside it clips them.
+  const right = article.getBoundingClientRect().right + 1;
+  for (const el of article.querySelectorAll('table, pre, div.highlight, .cell_output .output')) {
+    if (!shown(el) || el.getBoundingClientRect().right <= right) continue;
+    let clipped = false;
+    for (let up = el.parentElement; up && up !== article && !clipped; up = up.parentElement) {
+      const overflow = getComputedStyle(up).overflowX;
+      clipped = overflow !== 'visible' && up.getBoundingClientRect().right <= right;
+    }
+    if (!clipped) {
+      const box = el.getBoundingClientRect();
+      problems.push('<' + el.tagName.toLowerCase() + (el.className ? ' class="' + el.className + '"' : '') +
+                    '> runs ' + Math.round(box.right - right + 1) + ' px past the content column: ' + snippet(el));
+    }
+  }
+
+  // 4. Images without alt text (an alt that is only the file's name or path is none).
+  for (const img of document.querySelectorAll('img')) {
+    const alt = (img.getAttribute('alt') || '').trim();
+    const src = img.getAttribute('src') || '';
+    const file = src.split('?')[0].split('/').pop();
+    const nameOnly = alt && (alt === src || alt.split('/').pop() === file || /\.(png|jpe?g|svg|gif|webp)$/i.test(alt));
+    if (!alt || nameOnly)
+      problems.push('image without alt text' + (nameOnly ? ' (its alt is only a file name: "' + alt.slice(0, 60) + '")' : '') +
+                    ': ' + (src.startsWith('data:') ? src.slice(0, 30) + '...' : src.slice(0, 100)));
+  }
+  return problems;
+}
+"""
+
+
+def content_problems(page) -> list[str]:
+    """What a reader should never see on a page, as readable strings (empty: the page reads well).
+
+    A visible ``nan``/``NaN``/``<NA>`` outside code inputs; papermill's parameters or injected-parameters cell
+    (by its ``tag_*`` class or by a shown input that starts ``plan =``); a table, ``pre``, code block or notebook
+    output whose right edge runs past the content column (``article.bd-article``) with no scrolling box inside the
+    column to hold it; an ``<img>`` with an empty alt, or one that is only the image's file name.
+    """
+    return page.evaluate(_CONTENT_PROBLEMS_JS, CONTENT_COLUMN)
+
+
+_VERDICT_JS = r"""
+(column) => {
+  const article = document.querySelector(column) || document.querySelector('#main-content');
+  const boxes = Array.from((article || document).querySelectorAll('div.admonition.verdict'));
+  if (!boxes.length) return 'no verdict box (<div class="admonition verdict">)';
+  const box = boxes[0];
+  const title = (box.querySelector('.admonition-title') || {}).innerText || '';
+  if (!/^\s*Verdict/.test(title)) return 'the verdict box\'s title does not begin "Verdict": "' + title.trim().slice(0, 60) + '"';
+  if (!(box.offsetWidth && box.offsetHeight)) return 'the verdict box is not visible';
+  const before = Array.from(article.querySelectorAll('img, table, .jupyter-widgets')).find(
+    el => box.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING);
+  if (before) return 'the verdict box does not open the page: a <' + before.tagName.toLowerCase() + '> comes before it';
+  return null;
+}
+"""
+
+
+def verdict_problem(page) -> str | None:
+    """None if the page opens with a visible verdict box (``div.admonition.verdict`` titled "Verdict..."),
+    before any figure, table or widget; else what is wrong."""
+    return page.evaluate(_VERDICT_JS, CONTENT_COLUMN)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from browser import (chromium_path, move_first_slider, new_page, open_browser, page_problems, serve,
-                     visible_widget_content, widget_rendered)
+from browser import (chromium_path, content_problems, move_first_slider, new_page, open_browser, page_problems,
+                     serve, verdict_problem, visible_widget_content, widget_rendered)
 
 pytestmark = pytest.mark.book
 
@@ -52,6 +52,25 @@ def toc_docs() -> list[str]:
 
 DOCS = toc_docs()
 FIRST_RESULTS = next(doc for doc in DOCS if doc.startswith(RESULTS))
+
+# The parts of _toc.yml whose chapters are results pages: each opens with a verdict box, except these.
+RESULTS_PARTS = ("Results", "The paper's own data")
+NO_VERDICT = {
+    "book/figures/explorer": "an interactive tool, not a claim",
+    "book/figures/engine_benchmark": "speed of the engine, not a claim of the paper",
+}
+
+
+def verdict_docs() -> list[str]:
+    """The chapters of the results parts of _toc.yml, less the pages named in NO_VERDICT."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    docs = [re.sub(r"\.(md|ipynb)$", "", chapter["file"])
+            for part in toc.get("parts", []) if part.get("caption") in RESULTS_PARTS
+            for chapter in part.get("chapters", []) if "file" in chapter]
+    return [doc for doc in docs if doc not in NO_VERDICT]
+
+
+VERDICT_DOCS = verdict_docs()
 
 
 def _under_ci() -> bool:
@@ -156,6 +175,30 @@ def test_page_loads_cleanly(chromium, browser, site, book_html, doc):
             _screenshot(page, "intro")
         elif doc == FIRST_RESULTS:
             _screenshot(page, "results_" + doc.rsplit("/", 1)[-1])
+        assert not problems, f"{doc}:\n" + "\n".join(problems)
+    finally:
+        page.context.close()
+
+
+def test_results_parts_have_verdict_pages():
+    """The list the verdict check walks is not empty, and its exceptions are pages of the book."""
+    assert len(VERDICT_DOCS) >= 10, f"only {len(VERDICT_DOCS)} results pages found in _toc.yml: {VERDICT_DOCS}"
+    assert set(NO_VERDICT) <= set(DOCS), f"NO_VERDICT names pages not in _toc.yml: {set(NO_VERDICT) - set(DOCS)}"
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_page_reads_well(chromium, browser, site, doc):
+    """What a reader sees: no visible nan, no parameter cell, nothing wider than the content column, alt text on
+    every image, and (results pages) a verdict box that opens the page."""
+    page = new_page(browser, site)
+    try:
+        page.goto(site + doc + ".html", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        problems = content_problems(page)
+        if doc in VERDICT_DOCS:
+            missing = verdict_problem(page)
+            if missing:
+                problems.append(f"results page: {missing}")
         assert not problems, f"{doc}:\n" + "\n".join(problems)
     finally:
         page.context.close()
