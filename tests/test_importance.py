@@ -7,7 +7,7 @@ import torch
 from lotterylib.method.importance import compute_importance, normalize_head_scores, normalize_mlp_scores
 from lotterylib.model.masking import gates
 from lotterylib.model.models import tiny_bert
-from lotterylib.run.train import task_loss
+from lotterylib.model.forward import task_loss
 
 from conftest import make_batches_by_hand
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from lotterylib.model.masking import gates
 from lotterylib.method.map_statistics import STATS
-from lotterylib.run.train import _device, model_inputs
+from lotterylib.model.forward import device_of, model_inputs
 
 
 
@@ -39,7 +39,7 @@ def attention_maps(model: nn.Module, batch: dict, head_mask=None, mlp_mask=None)
     """Attention probabilities of every layer and head: (B, L, H, T, T)."""
     _check_eager(model)
     with gates(model, head_mask, mlp_mask):
-        out = model(**model_inputs(batch, _device(model)), output_attentions=True)
+        out = model(**model_inputs(batch, device_of(model)), output_attentions=True)
     return torch.stack(out.attentions, dim=1).float().cpu()
 
 

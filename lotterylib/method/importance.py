@@ -22,7 +22,7 @@ from torch import nn
 from lotterylib.errors import ConfigError, DataError, MaskError
 from lotterylib.model.masking import gates, ones_masks
 from lotterylib.model.structure import ModelStructure
-from lotterylib.run.train import _device, _progress, model_inputs, task_loss
+from lotterylib.model.forward import device_of, model_inputs, progress_bar, task_loss
 
 ABS_PER = ("example", "batch")
 
@@ -105,14 +105,14 @@ def compute_importance(
     if head.shape != full_head.shape or mlp.shape != full_mlp.shape:
         raise MaskError(f"head_mask / mlp_mask: masks of shape {tuple(head.shape)} / {tuple(mlp.shape)} do not fit this model "
                          f"({full_head.shape} / {full_mlp.shape})")
-    device = _device(model)
+    device = device_of(model)
     head, mlp = head.to(device), mlp.to(device)
     head_total = torch.zeros_like(head, dtype=torch.float64)
     mlp_total = torch.zeros_like(mlp, dtype=torch.float64)
     n_examples = 0
     model.eval()
     with _frozen(model):
-        for batch in _progress(batches, len(batches), "importance", progress):
+        for batch in progress_bar(batches, len(batches), "importance", progress):
             b = batch["input_ids"].shape[0]
             if abs_per == "example":
                 # one gate row per example: (B, L, H) and (B, L)

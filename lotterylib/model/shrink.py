@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lotterylib.model.structure import LAYER_PATHS, ModelStructure, _get
+from lotterylib.model.structure import LAYER_PATHS, ModelStructure, get_module
 
 # The self-attention module that holds Q, K, V and the head count (the parent of "query").
 SELF_ATTENTION = LAYER_PATHS["query"].rsplit(".", 1)[0]
@@ -90,7 +90,7 @@ def remove_components(model: nn.Module, head_mask=None, mlp_mask=None) -> dict:
                 _keep_rows(s.module(model, layer, name), index)
             attn_out = s.module(model, layer, "attn_out")
             _keep_columns(attn_out, index)
-            attention = _get(s.layers(model)[layer], SELF_ATTENTION)
+            attention = get_module(s.layers(model)[layer], SELF_ATTENTION)
             attention.num_attention_heads = len(kept)
             attention.all_head_size = len(kept) * d
             if empty:

@@ -64,7 +64,7 @@ def check_family(model_type, where: str = "model_type") -> str:
     return model_type
 
 
-def _get(root: nn.Module, path: str) -> nn.Module:
+def get_module(root: nn.Module, path: str) -> nn.Module:
     module = root
     for part in path.split("."):
         module = module[int(part)] if part.isdigit() else getattr(module, part)
@@ -97,7 +97,7 @@ class ModelStructure:
         model_type = check_family(getattr(config, "model_type", None), f"{type(model).__name__}.config")
         layers_path = FAMILIES[model_type]["layers"]
         try:
-            layers = _get(model, layers_path)
+            layers = get_module(model, layers_path)
         except AttributeError as err:
             raise ModelError(
                 f"{type(model).__name__}: has no {layers_path!r} (got a {model_type} model without it); load a "
@@ -117,11 +117,11 @@ class ModelStructure:
 
     # --- modules -----------------------------------------------------------------------------
     def layers(self, model: nn.Module) -> nn.ModuleList:
-        return _get(model, self.layers_path)
+        return get_module(model, self.layers_path)
 
     def module(self, model: nn.Module, layer: int, name: str) -> nn.Module:
         """The module ``name`` (a key of LAYER_PATHS) in layer ``layer``."""
-        return _get(self.layers(model)[layer], LAYER_PATHS[name])
+        return get_module(self.layers(model)[layer], LAYER_PATHS[name])
 
     def backbone_prefix(self) -> str:
         return FAMILIES[self.model_type]["backbone"]

@@ -13,9 +13,9 @@ from typing import Callable, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from lotterylib.model.forward import device_of, model_inputs, progress_bar, task_loss
 from lotterylib.model.masking import gates, weight_masks
 from lotterylib.config.plans import TrainConfig  # noqa: F401 (the plan's train section; re-exported)
 
@@ -47,35 +47,11 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def task_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy for classification, mean squared error for a single regression output."""
-    if logits.shape[-1] == 1:  # STS-B
-        return F.mse_loss(logits.squeeze(-1), labels.to(logits.dtype), reduction=reduction)
-    return F.cross_entropy(logits, labels, reduction=reduction)
-
-
-def model_inputs(batch: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
-    keys = ("input_ids", "attention_mask", "token_type_ids")
-    return {k: batch[k].to(device) for k in keys if k in batch}
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def _masked(stack: ExitStack, model, head_mask, mlp_mask, weight_mask) -> None:
     if weight_mask is not None:
         stack.enter_context(weight_masks(model, weight_mask))
     if head_mask is not None or mlp_mask is not None:
         stack.enter_context(gates(model, head_mask, mlp_mask))
-
-
-def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
 def fine_tune(
@@ -96,7 +72,7 @@ def fine_tune(
     a weight mask is baked in at the end so masked weights are exactly zero in the result.
     """
     set_seed(seed)
-    device = _device(model)
+    device = device_of(model)
     n_epochs = math.ceil(config.epochs)
     first = make_epoch_batches(0)
     steps_per_epoch = len(first)
@@ -123,7 +99,7 @@ def fine_tune(
     model.train()
     with ExitStack() as stack:
         _masked(stack, model, head_mask, mlp_mask, weight_mask)
-        bar = _progress(range(total_steps), total_steps, "fine-tune", progress)
+        bar = progress_bar(range(total_steps), total_steps, "fine-tune", progress)
         bar_iter = iter(bar)
         for epoch in range(n_epochs):
             batches = first if epoch == 0 else make_epoch_batches(epoch)
@@ -176,12 +152,12 @@ def predict(
     Class ids for classifiers, the raw score for a one-output regressor.
     """
     model.eval()
-    device = _device(model)
+    device = device_of(model)
     n = sum(len(b["index"]) for b in batches)
     out: np.ndarray | None = None
     with ExitStack() as stack:
         _masked(stack, model, head_mask, mlp_mask, weight_mask)
-        for batch in _progress(batches, len(batches), "evaluate", progress):
+        for batch in progress_bar(batches, len(batches), "evaluate", progress):
             logits = model(**model_inputs(batch, device)).logits.float().cpu()
             values = logits.squeeze(-1).numpy() if logits.shape[-1] == 1 else logits.argmax(-1).numpy()
             if out is None:
