@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE, compare, compare_table
+from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE, compare
 
 
 def test_on_par_when_the_whole_interval_is_within_the_tolerance():
@@ -44,15 +44,6 @@ def test_series_are_paired_by_seed_and_unpaired_seeds_dropped():
 def test_unpaired_arrays_are_refused():
     with pytest.raises(ValueError, match="pair the runs by seed"):
         compare([0.1, 0.2], [0.1])
-
-
-def test_compare_table_one_row_per_task():
-    rows = [{"task": t, "seed": s, "subnetwork": sub, "score": v}
-            for t, shift in (("A", 0.0), ("B", 0.3)) for s in range(4)
-            for sub, v in (("good", 0.8 + 0.01 * s), ("random", 0.8 - shift + 0.005 * s))]
-    table = compare_table(pd.DataFrame(rows), "good", "random")
-    assert table.set_index("task")["verdict"].to_dict() == {"A": ON_PAR, "B": WORSE}
-    assert (table["n"] == 4).all()
 
 
 def test_unpaired_welch_interval_for_published_means_and_stds():

@@ -7,8 +7,8 @@ import torch
 from lotterylib.model import models
 from lotterylib.model.masking import gates, prunable_tensors
 from lotterylib.model.models import (
-    DEFAULT_MODEL, OFFLINE_MODELS, OfflineModel, backbone_state, load_model, load_tokenizer, resolve_model,
-    rewind, sha256_of, tiny_bert,
+    DEFAULT_MODEL, OFFLINE_MODELS, OfflineModel, load_model, load_tokenizer, resolve_model,
+    sha256_of, tiny_bert,
 )
 from lotterylib.model.structure import ModelStructure
 from lotterylib.run.train import TrainConfig, evaluate, fine_tune, predict
@@ -75,18 +75,6 @@ def test_roberta_layout_goes_through_the_same_table():
             same = model(input_ids=ids).logits
     assert torch.equal(plain, same)
     models.init_classifier(model, seed=0)  # a head with two Linear layers
-
-
-def test_rewind_restores_backbone_and_reseeds_classifier():
-    model = tiny_bert(seed=1)
-    pretrained = backbone_state(model)
-    fine_tune(model, lambda e: make_batches_by_hand(16, 8, 8, seed=e), TrainConfig(lr=1e-2, epochs=1), seed=1)
-    assert not torch.equal(model.bert.encoder.layer[0].attention.self.query.weight,
-                           pretrained["bert.encoder.layer.0.attention.self.query.weight"])
-    rewind(model, pretrained, seed=5)
-    fresh = tiny_bert(seed=5)
-    for key, value in fresh.state_dict().items():
-        assert torch.equal(model.state_dict()[key], value), key
 
 
 def test_fine_tuning_is_seeded_and_learns():

@@ -290,23 +290,3 @@ def load_model(
     round_weights(model, weights)
     init_classifier(model, seed)
     return model.eval()
-
-
-def backbone_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A copy of every weight except the classifier's: what rewinding restores."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith("classifier.")}
-
-
-def rewind(model: nn.Module, pretrained: dict[str, torch.Tensor], seed: int) -> nn.Module:
-    """Reset ``model`` in place to the pre-trained backbone and a fresh classifier from ``seed``."""
-    missing = [k for k in pretrained if k not in model.state_dict()]
-    if missing:
-        raise ModelError(f"pretrained: state has keys the model lacks (got e.g. {missing[:3]}); "
-                         "rewind with the state of the same architecture")
-    model.load_state_dict(pretrained, strict=False)
-    init_classifier(model, seed)
-    return model
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

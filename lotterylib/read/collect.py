@@ -183,12 +183,6 @@ def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def summarize(df: pd.DataFrame, by: list[str], value: str = "score") -> pd.DataFrame:
-    """Mean, sample std (ddof=1) and count over seeds."""
-    out = df.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
-    return out
-
-
 def mean_std_text(values) -> str:
     """'0.812 ± 0.010 (n=5)' for one cell's scores over seeds; 'no run yet' for none, no std for one seed.
 
@@ -305,16 +299,6 @@ def super_masks(plan: Plan | str) -> pd.DataFrame:
                 rows.append({"task": task, "subnetwork": sub, "heads_kept": meta["heads_kept"],
                              "mlps_kept": meta["mlps_kept"], "resize": meta.get("resize", "matched")})
     return pd.DataFrame(rows, columns=["task", "subnetwork", "heads_kept", "mlps_kept", "resize"])
-
-
-def super_counts(plan: Plan | str) -> pd.DataFrame:
-    plan = _plan(plan)
-    rows = []
-    for task in plan.tasks:
-        meta = _read(L.mask_file(plan.name, task, None, "super", "good", "json"))
-        if meta is not None:
-            rows.append({"task": task, "heads_kept": meta["heads_kept"], "mlps_kept": meta["mlps_kept"]})
-    return pd.DataFrame(rows)
 
 
 def _each(plan: Plan, stage: str, name: str):

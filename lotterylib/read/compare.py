@@ -89,27 +89,6 @@ def compare(reference, other, tolerance: float = TOLERANCE, level: float = LEVEL
     return Comparison(n, float(ref.mean()), float(oth.mean()), gap, low, high, tau, verdict)
 
 
-def compare_table(scores: pd.DataFrame, reference: str, other: str, by: str = "subnetwork",
-                  groups: tuple[str, ...] = ("task",), seed: str = "seed", value: str = "score") -> pd.DataFrame:
-    """:func:`compare` for every group of a tidy table (one row per group, seed and ``by`` value).
-
-    ``scores`` rows with ``by == reference`` and ``by == other`` are paired on ``seed`` within each group.
-    Returns one row per group with ``n``, the means, ``gap``, ``low``, ``high``, ``tau``, ``verdict`` and ``label``.
-    """
-    rows = []
-    for key, sub in scores.groupby(list(groups), sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        ref = sub[sub[by] == reference].set_index(seed)[value]
-        oth = sub[sub[by] == other].set_index(seed)[value]
-        if ref.index.has_duplicates or oth.index.has_duplicates:
-            raise ValueError(f"{dict(zip(groups, key))}: more than one {reference!r} or {other!r} score per seed")
-        rows.append({**dict(zip(groups, key)), "reference": reference, "other": other,
-                     **compare(ref, oth).as_dict()})
-    columns = [*groups, "reference", "other", "n", "reference_mean", "other_mean", "gap", "low", "high", "tau",
-               "verdict", "label"]
-    return pd.DataFrame(rows, columns=columns)
-
-
 def compare_unpaired(reference_mean: float, reference_std: float, reference_n: int, other_mean: float,
                      other_std: float, other_n: int, tolerance: float = TOLERANCE, level: float = LEVEL) -> Comparison:
     """The same rule where the runs cannot be paired by seed: the authors published only each cell's mean and
