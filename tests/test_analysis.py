@@ -347,3 +347,12 @@ def test_accepts_torch_tensors():
     masks = torch.tensor(STACK).bool()
     np.testing.assert_array_equal(A.super_survivors(masks), A.super_survivors(STACK))
     assert A.overlap(masks[0], masks[1]) == A.overlap(STACK[0], STACK[1])
+
+
+def test_a_pairs_chance_level_does_not_depend_on_the_other_tasks_or_their_order():
+    """One number per statistic: a page showing 8 tasks and one showing 9 give a pair the same chance level."""
+    rng = np.random.default_rng(0)
+    masks = {t: rng.random((3, 4, 6)) < p for t, p in (("CoLA", 0.3), ("RTE", 0.5), ("MRPC", 0.7))}
+    _, p95 = A.overlap_null_matrix(masks, n_perm=300, seed=0)
+    _, again = A.overlap_null_matrix({"RTE": masks["RTE"], "CoLA": masks["CoLA"]}, n_perm=300, seed=0)
+    assert p95.loc["CoLA", "RTE"] == again.loc["CoLA", "RTE"] == again.loc["RTE", "CoLA"]

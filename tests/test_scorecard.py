@@ -142,19 +142,18 @@ def test_the_papers_data_through_the_same_rules(monkeypatch):
     assert sc.paper_importance(masks)["step"].eq("final").all()
 
 
-@pytest.mark.parametrize("said,verdict", [("no significant association", sc.HOLDS),
-                                          ("survivors less often heterogeneous", sc.HOLDS),
-                                          ("survivors more often heterogeneous", sc.FAILS),
-                                          ("not testable", sc.UNTESTABLE)])
+@pytest.mark.parametrize("said,verdict", [("NO_ASSOCIATION", sc.HOLDS), ("LESS_HETEROGENEOUS", sc.HOLDS),
+                                          ("MORE_HETEROGENEOUS", sc.FAILS), ("NOT_TESTABLE", sc.UNTESTABLE)])
 def test_c10_verdict_follows_the_association_test(monkeypatch, said, verdict):
+    """The association's outcome is a constant of pattern_stats, compared by identity (no matched text)."""
     from lotterylib.read import pattern_stats
 
-    summary = {"verdict": said, "het_share_survivors": 0.7, "het_share_pruned": 0.3, "survivors": 50, "pruned": 22,
+    summary = {"verdict": getattr(pattern_stats, said), "het_share_survivors": 0.7, "het_share_pruned": 0.3, "survivors": 50, "pruned": 22,
                "runs": 1, "odds_ratio": 5.0, "p_value": 0.01, "note": "not testable: every head was pruned"}
     monkeypatch.setattr(pattern_stats, "c10", lambda plan: pd.DataFrame())
-    monkeypatch.setattr(pattern_stats, "pooled_summary", lambda table: summary)
+    monkeypatch.setattr(pattern_stats, "pooled_summary", lambda table, alpha=0.05: summary)
     finding = sc.c10("smoke")
-    assert finding.verdict == verdict
+    assert finding.verdict is verdict and isinstance(finding.verdict, sc.Verdict)
     if verdict != sc.UNTESTABLE:
         assert "70% of 50 surviving" in finding.evidence and "(1 run)" in finding.evidence
 
@@ -267,3 +266,24 @@ def test_book_tables_hide_the_index_and_escape_text():
     html = plots.table(pd.DataFrame({"evidence": ["kappa <= 0.4; p < 1e-16"], "x": [0.12345]})).to_html()
     assert "&lt;= 0.4" in html and "0.123" in html and "0.12345" not in html
     assert sc._num(-0.0004) == "0.000"
+
+
+def test_verdicts_are_an_enum_and_printed_paper_numbers_are_not_coloured_as_same_rule():
+    assert sc.HOLDS is sc.Verdict.HOLDS and str(sc.FAILS) == "does not hold"
+    results = {"C5": {"ours": sc.Finding(sc.HOLDS, "3 of 4"), "paper": sc.paper_c5()},
+               "C8": {"ours": sc.Finding(sc.FAILS, "x"), "paper": sc.Finding(sc.HOLDS, "y")}}
+    card = sc.card(results).set_index("claim")
+    assert card.loc["C5", "paper verdict"].startswith("printed: ")  # no verdict colour under "same rule"
+    assert card.loc["C5", "paper's data, same rule"].startswith("rule not applicable")
+    assert card.loc["C8", "paper verdict"] == sc.HOLDS
+
+
+def test_claim_tables_format_p_values_and_say_why_a_cell_is_empty():
+    t = pd.DataFrame({"task": ["A", "B"], "seeds": [5, 5], "kappa": [0.31, np.nan], "Cochran's Q": [27.44075, np.nan],
+                      "p": [0.00002, np.nan], "ok": [True, np.nan], "note": ["", "one seed"]})
+    shown = sc.claim_table(sc.Finding(sc.HOLDS, "", t))
+    assert "p (Cochran's Q)" in shown.columns and "Fleiss' kappa (heads)" in shown.columns
+    assert shown["p (Cochran's Q)"].iloc[0] == "< 0.001" and shown["Cochran's Q (heads)"].iloc[0] == "27.4"
+    assert shown["Fleiss' kappa (heads)"].iloc[1] == "not computed: one seed"
+    assert shown["rule met"].iloc[1] == "not counted: one seed"
+    assert not shown.isin(["nan", ""]).drop(columns="note").any().any()

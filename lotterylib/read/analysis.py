@@ -20,6 +20,7 @@ homogeneity); two seeds keeping equally many but entirely different components c
 
 from __future__ import annotations
 
+import hashlib
 from itertools import combinations
 from typing import NamedTuple
 
@@ -324,13 +325,26 @@ def overlap_null(mask_a, mask_b, n_perm: int = 1000, seed: int = 0, kind: str = 
     return float(np.nanmean(draws)), float(np.nanpercentile(draws, 95))
 
 
+def pair_key(task_a: str, task_b: str) -> tuple[int, ...]:
+    """Four 32-bit words from SHA-256 of the two task names (in the order given): the entropy that keys a task
+    pair's chance draws (never Python's ``hash``, which changes between runs).
+
+    >>> pair_key("CoLA", "RTE") == pair_key("CoLA", "RTE") != pair_key("RTE", "CoLA")
+    True
+    """
+    digest = hashlib.sha256(f"{task_a}\0{task_b}".encode()).digest()
+    return tuple(int.from_bytes(digest[k:k + 4], "little") for k in range(0, 16, 4))
+
+
 def overlap_null_matrix(masks_by_task: dict, n_perm: int = 1000, seed: int = 0,
                         kind: str = "count") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Chance level for :func:`overlap_matrix`. {task: (n_seeds, ...)} -> (mean, 95th percentile) DataFrames.
 
     Each permutation re-places every seed's survivors at random (same counts) and averages the overlap
     over seed indices, as overlap_matrix does; the null of that seed-mean gives the mean and the 95th
-    percentile. Deterministic for a given seed; rows/columns in the dict's order.
+    percentile. Deterministic for a given seed; rows/columns in the dict's order. A pair's draws are keyed by
+    ``seed`` and the two task names (:func:`pair_key`), not by their positions: the same pair gets the same
+    chance level whichever other tasks a page shows and in whatever order.
     """
     _check_kind(kind)
     _check_n_perm(n_perm)
@@ -343,8 +357,9 @@ def overlap_null_matrix(masks_by_task: dict, n_perm: int = 1000, seed: int = 0,
             if j < i:
                 mean.loc[t1, t2], p95.loc[t1, t2] = mean.loc[t2, t1], p95.loc[t2, t1]
                 continue
-            rng = np.random.default_rng([seed, i, j])
-            a, b = flat[t1], flat[t2]
+            first, second = sorted((str(t1), str(t2)))
+            rng = np.random.default_rng([seed, *pair_key(first, second)])
+            a, b = (flat[t1], flat[t2]) if first == str(t1) else (flat[t2], flat[t1])
             draws = np.mean([_null_draws(int(a[s].sum()), int(b[s].sum()), a.shape[1], n_perm, rng, kind)
                              for s in range(a.shape[0])], axis=0)
             mean.loc[t1, t2], p95.loc[t1, t2] = float(np.nanmean(draws)), float(np.nanpercentile(draws, 95))

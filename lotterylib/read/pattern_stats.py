@@ -18,6 +18,13 @@ from lotterylib.read.pattern_rules import (
 )
 
 
+#: The association's outcomes (:func:`verdict`): constants, compared by identity.
+NOT_TESTABLE = "not testable"
+NO_ASSOCIATION = "no significant association"
+MORE_HETEROGENEOUS = "survivors more often heterogeneous"
+LESS_HETEROGENEOUS = "survivors less often heterogeneous"
+
+
 def _groups(heads: pd.DataFrame) -> dict[str, pd.Series]:
     kept = heads["kept"] if "kept" in heads else pd.Series(pd.NA, index=heads.index, dtype="boolean")
     sup = heads["super"] if "super" in heads else pd.Series(pd.NA, index=heads.index, dtype="boolean")
@@ -186,10 +193,10 @@ def verdict(row: Mapping, alpha: float = 0.05) -> str:
     """One association row in words: 'not testable', 'no significant association', or the direction."""
     p, odds = row["p_value"], row["odds_ratio"]
     if not np.isfinite(p):
-        return "not testable"
+        return NOT_TESTABLE
     if p >= alpha:
-        return "no significant association"
-    return "survivors more often heterogeneous" if odds > 1 else "survivors less often heterogeneous"
+        return NO_ASSOCIATION
+    return MORE_HETEROGENEOUS if odds > 1 else LESS_HETEROGENEOUS
 
 def c10_summary(plan, alpha: float = 0.05, **kwargs) -> dict:
     """The pooled row of :func:`c10` as a dict, plus ``verdict`` and ``agrees_with_paper`` (the paper reports
@@ -201,8 +208,8 @@ def pooled_summary(table: pd.DataFrame, alpha: float = 0.05) -> dict:
     pooled = {k: (v.item() if isinstance(v, np.generic) else v)
               for k, v in table[table["task"] == "pooled"].iloc[0].to_dict().items()}
     pooled["verdict"] = verdict(pooled, alpha)
-    pooled["agrees_with_paper"] = None if pooled["verdict"] == "not testable" else \
-        pooled["verdict"] == "no significant association"
+    pooled["agrees_with_paper"] = None if pooled["verdict"] is NOT_TESTABLE else \
+        pooled["verdict"] is NO_ASSOCIATION
     pooled["alpha"] = alpha
     return pooled
 
@@ -239,17 +246,17 @@ def association_sentence(table: pd.DataFrame, alpha: float = 0.05) -> str:
     shares = (f"({runs} run{'s' if runs != 1 else ''}; heads counted once per run), "
               f"{part('surviving', 'no head survived', int(pooled['survivors']), pooled['het_share_survivors'])} and "
               f"{part('pruned', 'no head was pruned', int(pooled['pruned']), pooled['het_share_pruned'])}")
-    if what == "not testable":
+    if what is NOT_TESTABLE:
         why = pooled["note"][len("not testable: "):]
         return (f"Pooled over the tasks {shares}; the association cannot be tested ({why}), "
                 "so these results neither support nor contradict the paper's claim (C10) that survivors are not "
                 "more often heterogeneous.")
     ci = (f", 95% CI {pooled['ci_low']:.2f} to {pooled['ci_high']:.2f}" if np.isfinite(pooled["ci_low"]) else "")
     effect = f"Mantel-Haenszel odds ratio {pooled['odds_ratio']:.2f}{ci}, CMH {format_p(pooled['p_value'])}"
-    n_sig = sum(v.startswith("survivors") for v in verdicts)
-    n_test = sum(v != "not testable" for v in verdicts)
+    n_sig = sum(v in (MORE_HETEROGENEOUS, LESS_HETEROGENEOUS) for v in verdicts)
+    n_test = sum(v is not NOT_TESTABLE for v in verdicts)
     per_task = f" Per task, {n_sig} of {n_test} testable tasks show a significant association at {alpha:g}."
-    if what == "no significant association":
+    if what is NO_ASSOCIATION:
         text = (f"Pooled over the tasks {shares} ({effect}): survivors are **not** significantly more (or less) "
                 f"often heterogeneous at {alpha:g}, in line with the paper, which reports no association (C10).")
         ci_excludes_one = pooled["ci_low"] > 1 or pooled["ci_high"] < 1
@@ -260,7 +267,7 @@ def association_sentence(table: pd.DataFrame, alpha: float = 0.05) -> str:
             text += (f" A test that is not significant does not show that there is no association: the data are "
                      f"compatible with odds ratios from {pooled['ci_low']:.2f} to {pooled['ci_high']:.2f}.")
         return text + per_task
-    direction = "more" if what.startswith("survivors more") else "less"
+    direction = "more" if what is MORE_HETEROGENEOUS else "less"
     return (f"Pooled over the tasks {shares} ({effect}): survivors are significantly **{direction}** often "
             f"heterogeneous at {alpha:g}, " + ("unlike the paper, which reports no such association (C10)."
                                                if direction == "more" else

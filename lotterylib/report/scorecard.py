@@ -54,8 +54,11 @@ Per-task rules (the claims' comparisons are in :data:`TESTS`):
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -67,10 +70,25 @@ from lotterylib.read import predictions
 from lotterylib.read.compare import LEVEL, ON_PAR, WORSE, Comparison, compare, compare_unpaired
 from lotterylib.config.plans import Plan
 
-HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this scale"
+
+
+class Verdict(StrEnum):
+    """A claim's verdict: data, compared by identity (``finding.verdict is HOLDS``); its value is the text the
+    pages print."""
+
+    HOLDS = "holds"
+    FAILS = "does not hold"
+    UNTESTABLE = "not testable at this scale"
+
+
+HOLDS, FAILS, UNTESTABLE = Verdict.HOLDS, Verdict.FAILS, Verdict.UNTESTABLE
 HOLDS_SHARE = 2 / 3
 MIN_TASKS = 2
 KAPPA_UNSTABLE = 0.40
+#: The paper's printed range of Fleiss' kappa (sec. 5.1; lotterylib.report.paper_figures.PAPER_PRINTED["kappa_range"]).
+PAPER_KAPPA = (0.15, 0.32)
+#: Significance level of the tests shown beside the rules (Cochran's Q, the C10 association).
+ALPHA = 0.05
 LOW_IMPORTANCE = 0.5
 
 CLAIMS: dict[str, str] = {
@@ -84,6 +102,20 @@ CLAIMS: dict[str, str] = {
     "C8": "good subnetworks are unstable across seeds (Fleiss' kappa 0.15-0.32)",
     "C9": "tasks share more surviving heads than chance",
     "C10": "surviving heads are not more often 'heterogeneous' (potentially meaningful) attention",
+}
+
+#: What the paper printed for each claim (its number where it gave one), with where.
+PAPER_SAYS: dict[str, str] = {
+    "C1": "re-fine-tuned good m-subnetworks reach the full model on 8 of 9 GLUE tasks (sec. 4, Fig. 2b)",
+    "C2": "good > random > bad after re-fine-tuning, m-pruning (Fig. 2b)",
+    "C3": "random s-subnetworks re-fine-tune about as well as good ones (Fig. 2a)",
+    "C4": "bad subnetworks re-fine-tuned stay well above the majority baseline; s-bad beat m-bad (Table 2)",
+    "C5": "m-pruning keeps fewer weights than s-pruning on 7 of 9 tasks (Fig. 2, subplot titles)",
+    "C6": "most heads have low importance at every pruning iteration (Fig. 3)",
+    "C7": "surviving heads in the early and middle layers, MLPs in the middle (Fig. 1)",
+    "C8": "Fleiss' kappa 0.15-0.32 across tasks: slight to fair agreement of the seeds (sec. 5.1)",
+    "C9": "tasks share more surviving heads than chance (Fig. 5)",
+    "C10": "survivors are not more often heterogeneous than other heads (sec. 5.2)",
 }
 
 #: Each claim's per-task rule, in words (the page prints this table).
@@ -278,12 +310,13 @@ def testable_tasks(reference: pd.DataFrame, constant: dict[str, str] | None = No
 class Finding:
     """The outcome of one rule on one side (the paper's data or ours)."""
 
-    verdict: str
+    verdict: Verdict
     evidence: str  # the numbers, in words
     table: pd.DataFrame = field(default_factory=pd.DataFrame)  # the per-task (or per-pair) detail
+    extra: dict = field(default_factory=dict)  # secondary numbers the pages show (lotterylib.report.statistics)
 
     def as_dict(self) -> dict:
-        return {"verdict": self.verdict, "evidence": self.evidence}
+        return {"verdict": str(self.verdict), "evidence": self.evidence}
 
 
 def _share_verdict(ok: pd.Series, what: str, unit: str = "tasks", why_not: dict | None = None) -> tuple[str, str]:
@@ -512,8 +545,14 @@ def c6(importance: pd.DataFrame) -> Finding:
     per_step["ok"] = per_step["share below 0.5"] > 0.5
     k, n = int(per_step["ok"].sum()), len(per_step)
     verdict = HOLDS if k >= math.ceil(HOLDS_SHARE * n - 1e-9) else FAILS
+    mlps = importance[importance["kind"] == "mlp"]
+    extra = {"pooled head share": float((heads["score"] < LOW_IMPORTANCE).mean()),
+             "median head share": float(per_step["share below 0.5"].median()),
+             "pooled MLP share": float((mlps["score"] < LOW_IMPORTANCE).mean()) if len(mlps) else float("nan"),
+             "evaluations": n, "tasks": tuple(dict.fromkeys(heads["task"]))}
     return Finding(verdict, f"most live heads score below {LOW_IMPORTANCE} at {k} of {n} (task, seed, step); "
-                            f"median share below it {per_step['share below 0.5'].median():.0%}", per_step)
+                            f"pooled over them, {extra['pooled head share']:.0%} of the head scores are below it "
+                            f"(median share per step {extra['median head share']:.0%})", per_step, extra)
 
 
 def _thirds(n_layers: int) -> np.ndarray:
@@ -558,7 +597,11 @@ def c8(masks: dict, testable: list[str] | None = None) -> Finding:
     if not len(t):
         return Finding(UNTESTABLE, "needs the masks of at least two seeds per task", t)
     verdict, text = _share_verdict(t.set_index("task")["ok"], f"kappa <= {KAPPA_UNSTABLE}")
-    return Finding(verdict, f"{text}; kappa {t['kappa'].min():.2f} to {t['kappa'].max():.2f}", t)
+    lo, hi = PAPER_KAPPA
+    extra = {"kappa min": float(t["kappa"].min()), "kappa max": float(t["kappa"].max()),
+             "inside paper's range": int(((t["kappa"] >= lo) & (t["kappa"] <= hi)).sum()),
+             "Cochran's Q rejects": int((t["p"] < ALPHA).sum()), "tasks": tuple(t["task"])}
+    return Finding(verdict, f"{text}; kappa {t['kappa'].min():.2f} to {t['kappa'].max():.2f} (heads)", t, extra)
 
 
 def c9(masks: dict, testable: list[str] | None = None, n_perm: int = 1000) -> Finding:
@@ -576,7 +619,8 @@ def c9(masks: dict, testable: list[str] | None = None, n_perm: int = 1000) -> Fi
     t = pd.DataFrame(rows)
     verdict, text = _share_verdict(t.set_index("pair")["ok"], "overlap above the chance 95th percentile",
                                    unit="task pairs")
-    return Finding(verdict, f"{text} ({n} seed index{'es' if n > 1 else ''})", t)
+    return Finding(verdict, f"{text} ({n} seed index{'es' if n > 1 else ''})", t,
+                   {"tasks": tuple(tasks), "seed indices": n, "n_perm": n_perm})
 
 
 def c10(plan: Plan | str) -> Finding:
@@ -584,22 +628,26 @@ def c10(plan: Plan | str) -> Finding:
     from lotterylib.read import pattern_stats
 
     table = pattern_stats.c10(plan)
-    summary = pattern_stats.pooled_summary(table)
-    if summary["verdict"] == "not testable":
+    summary = pattern_stats.pooled_summary(table, ALPHA)
+    if summary["verdict"] is pattern_stats.NOT_TESTABLE:
         return Finding(UNTESTABLE, summary.get("note") or "no run has attention statistics and a mask yet", table)
-    verdict = FAILS if summary["verdict"] == "survivors more often heterogeneous" else HOLDS
+    verdict = FAILS if summary["verdict"] is pattern_stats.MORE_HETEROGENEOUS else HOLDS
     share = lambda x: "n/a" if not np.isfinite(x) else f"{x:.0%}"  # noqa: E731
     evidence = (f"heterogeneous: {share(summary['het_share_survivors'])} of {summary['survivors']} surviving vs "
                 f"{share(summary['het_share_pruned'])} of {summary['pruned']} pruned heads "
                 f"({summary['runs']} run{'s' if summary['runs'] != 1 else ''}); "
                 f"Mantel-Haenszel odds ratio {summary['odds_ratio']:.2f}, "
-                f"CMH {pattern_stats.format_p(summary['p_value'])}: {summary['verdict']}")
-    return Finding(verdict, evidence, table)
+                f"CMH {p_phrase(summary['p_value']) if np.isfinite(summary['p_value']) else 'p n/a'}: {summary['verdict']}")
+    tasks = (tuple(t for t, h in zip(table["task"], table["heads"]) if t != "pooled" and h)
+             if {"task", "heads"} <= set(table.columns) else ())
+    return Finding(verdict, evidence, table, {"tasks": tasks, "p": summary["p_value"],
+                                              "odds ratio": summary["odds_ratio"]})
 
 
 def paper_c10() -> Finding:
     return Finding(HOLDS, "reported (sec. 5.2): survivors are not more often heterogeneous; the CNN that typed the "
-                          "maps and its ~400 labelled maps were not published, so the rule cannot be re-run on it")
+                          "maps and its ~400 labelled maps were not published, so the rule cannot be re-run on it",
+                   extra={"printed": True})
 
 
 # --- the whole card -----------------------------------------------------------------------------------------
@@ -629,7 +677,8 @@ def paper_c5() -> Finding:
 
     k, n = PAPER_PRINTED["c5_tasks_m_smaller"]["value"]
     return Finding(HOLDS if k >= math.ceil(HOLDS_SHARE * n) else FAILS,
-                   f"printed: m-pruning keeps fewer weights on {k} of {n} tasks (m-pruning masks were not published)")
+                   f"printed: m-pruning keeps fewer weights on {k} of {n} tasks (m-pruning masks were not published)",
+                   extra={"printed": True})
 
 
 def _claims(summary, reference, runs, tasks, masks, importance, n_perm) -> dict[str, Finding]:
@@ -749,15 +798,20 @@ def findings(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> d
 
 
 def card(results: dict[str, dict[str, Finding]]) -> pd.DataFrame:
-    """One row per claim: the claim, the paper's data under our rule, ours, and our verdict."""
+    """One row per claim: the claim, what the paper printed, the paper's data under our rule (or, where the rule
+    cannot be re-run on it, its printed number, marked so), ours, and our verdict. ``paper verdict`` is empty
+    where the paper's side is a printed number (so the verdict grid colours only verdicts of the same rule)."""
     rows = []
     for claim, text in CLAIMS.items():
         sides = results.get(claim, {})
         paper, ours = sides.get("paper"), sides.get("ours")
-        rows.append({"claim": claim, "statement": text,
-                     "paper's data, same rule": f"{paper.verdict}: {paper.evidence}" if paper else "",
+        printed = bool(paper and paper.extra.get("printed"))
+        rows.append({"claim": claim, "statement": text, "the paper says": PAPER_SAYS[claim],
+                     "paper's data, same rule": ("rule not applicable: " if printed else f"{paper.verdict}: ")
+                     + paper.evidence if paper else "paper's data not found",
                      "ours": ours.evidence if ours else "", "verdict": ours.verdict if ours else UNTESTABLE,
-                     "paper verdict": paper.verdict if paper else ""})
+                     "paper verdict": "" if paper is None else f"printed: {paper.verdict}" if printed
+                     else paper.verdict})
     return pd.DataFrame(rows)
 
 
@@ -879,18 +933,336 @@ def claim_table(finding: Finding) -> pd.DataFrame:
             out.insert(7, "pruned good / full", [_num(x) if np.isfinite(x) else "no pruned score"
                                                  for x in t["pruned good / full"]])
         return out
+    why_empty = (lambda i: f"not computed: {t['note'].iloc[i]}" if "note" in t and t["note"].iloc[i]
+                 else "not computed (no runs)")
     for col in t.columns:
-        t[col] = [_cell_text(v) for v in t[col]]
-    if "ok" in t:
-        t["ok"] = t["ok"].replace("", "not counted")
-    return t
+        if col == "ok":
+            t[col] = [("not counted" + (f": {t['note'].iloc[i]}" if "note" in t and t["note"].iloc[i] else "")
+                       if v is None or (isinstance(v, float) and not np.isfinite(v)) else _cell_text(v))
+                      for i, v in enumerate(t[col])]
+        elif col in P_COLUMNS:
+            t[col] = [p_cell(v) if np.isfinite(v) else why_empty(i) for i, v in enumerate(t[col].astype(float))]
+        else:
+            t[col] = [why_empty(i) if _missing(v) else _cell_text(v) for i, v in enumerate(t[col])]
+    return t.rename(columns=HEADERS)
+
+
+#: Readable headers for the evidence tables' columns.
+HEADERS: dict[str, str] = {
+    "ok": "rule met", "note": "note", "testable": "testable", "share below 0.5": "share of live heads below 0.5",
+    "m kept": "m-pruning: share of prunable weights kept", "s kept": "s-pruning: share of prunable weights kept",
+    "m seeds": "m-pruning seeds", "s seeds": "s-pruning seeds", "kappa": "Fleiss' kappa (heads)",
+    "Cochran's Q": "Cochran's Q (heads)", "p": "p (Cochran's Q)", "chance mean": "chance: mean",
+    "chance 95th pct": "chance: 95th percentile", "observed": "heads kept by both (mean over seeds)",
+    "het_survivors": "heterogeneous survivors", "het_pruned": "heterogeneous pruned heads",
+    "het_share_survivors": "heterogeneous share: survivors", "het_share_pruned": "heterogeneous share: pruned",
+    "het_share_all": "heterogeneous share: all heads", "odds_ratio": "Mantel-Haenszel odds ratio",
+    "ci_low": "odds ratio: 95 % CI low", "ci_high": "odds ratio: 95 % CI high", "p_value": "p (CMH test)",
+    "informative_strata": "informative seeds (strata)", "runs": "runs", "heads": "heads (seed x head)"}
+#: Columns holding p-values.
+P_COLUMNS = ("p", "p_value")
+
+
+def p_cell(p: float) -> str:
+    """A p-value for a table: '< 0.001' below it, else three decimals.
+
+    >>> p_cell(0.00002), p_cell(0.0412)
+    ('< 0.001', '0.041')
+    """
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_phrase(p: float) -> str:
+    """A p-value for prose: 'p < 0.001' or 'p = 0.041'."""
+    return f"p {p_cell(p)}" if p < 0.001 else f"p = {p_cell(p)}"
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v))
 
 
 def _cell_text(v) -> str:
-    if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+    if _missing(v):
         return ""
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (float, np.floating)):
-        return _num(float(v))
+        return f"{float(v):.1f}" if abs(v) >= 10 else _num(float(v))
     return str(v)
+
+
+# --- verdict boxes, the answer, the card with anchors ---------------------------------------------------------
+
+#: The results page that shows each claim's evidence (ours) and the paper-data page for the paper's side.
+CLAIM_PAGE: dict[str, str] = {"C1": "fig2_subnetworks", "C2": "fig2_subnetworks", "C3": "fig2_subnetworks",
+                              "C4": "table2_bad", "C5": "fig2_subnetworks", "C6": "fig3_importance",
+                              "C7": "fig1_survivors", "C8": "stability", "C9": "fig5_overlap",
+                              "C10": "attention_patterns"}
+PAPER_PAGE: dict[str, str] = {"C1": "paper_subnetworks", "C2": "paper_subnetworks", "C3": "paper_subnetworks",
+                              "C4": "paper_subnetworks", "C5": "paper_subnetworks", "C7": "paper_survivors",
+                              "C8": "paper_stability", "C9": "paper_overlap"}
+#: Page (notebook stem) -> the claims its verdict box reports; () for a page whose subject is not one claim.
+PAGES: dict[str, tuple[str, ...]] = {
+    "fig1_survivors": ("C7",), "fig2_subnetworks": ("C1", "C2", "C3", "C5"), "table2_bad": ("C4",),
+    "fig3_importance": ("C6",), "fig5_overlap": ("C9",), "stability": ("C8",), "attention_patterns": ("C10",),
+    "paper_survivors": ("C7",), "paper_stability": ("C8",), "paper_overlap": ("C9",),
+    "paper_subnetworks": ("C1", "C2", "C3", "C4", "C5"), "why_small_model": ("C3",), "traces": (),
+    "scorecard": ()}
+
+
+def anchor(claim: str) -> str:
+    """The HTML id of a claim's row on the scorecard page: ``claim-c3``."""
+    if claim not in CLAIMS:
+        raise KeyError(f"unknown claim {claim!r}: the claims are {', '.join(CLAIMS)}")
+    return f"claim-{claim.lower()}"
+
+
+def _link(page: str, claim: str | None = None, here: str | None = None) -> str:
+    """A raw HTML href (so the strict build resolves nothing) from page ``here`` to ``page`` (at ``claim``'s
+    row); every results page is a sibling in book/figures/."""
+    target = "" if page == here else f"{page}.html"
+    return target + (f"#{anchor(claim)}" if claim else "")
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim as the card and the verdict boxes show it: data, not matched strings."""
+
+    claim: str
+    statement: str
+    paper_says: str  # what the paper printed
+    paper_data: str  # the paper's data under our rule, or its printed number
+    paper_verdict: Verdict | None  # None: no paper data
+    paper_same_rule: bool  # False: the paper's side is a printed number, the rule could not be re-run
+    ours: str
+    verdict: Verdict
+    why: str  # one line
+    page: str  # the page with our evidence
+
+    @property
+    def anchor(self) -> str:
+        return anchor(self.claim)
+
+    @property
+    def link(self) -> str:
+        """From any results page to this row of the scorecard."""
+        return _link("scorecard", self.claim)
+
+
+def _why(claim: str, verdict: Verdict, ours: Finding | None, tasks: list) -> str:
+    """One line: why the verdict."""
+    if ours is None:
+        return "no result of this plan feeds the rule yet"
+    if verdict is UNTESTABLE:
+        return "too few tasks have the results the rule needs"
+    if claim == "C10":
+        return ("survivors are significantly more often heterogeneous (CMH test)" if verdict is FAILS
+                else "survivors are not significantly more often heterogeneous (CMH test)")
+    if claim == "C6":
+        return f"its rule is met at {'at least' if verdict is HOLDS else 'fewer than'} two thirds of the evaluations"
+    units = ("the task pairs of the tasks testable on both sides" if claim == "C9"
+             else f"the {len(tasks)} tasks testable on both sides")
+    return f"its rule ({RULES[claim]}) is met on {'at least' if verdict is HOLDS else 'fewer than'} two thirds of {units}"
+
+
+def claim_rows(sc: "Scorecard") -> list[ClaimRow]:
+    """One :class:`ClaimRow` per claim (C1-C10), from a built scorecard."""
+    out = []
+    for claim, text in CLAIMS.items():
+        sides_ = sc.findings.get(claim, {})
+        paper, ours = sides_.get("paper"), sides_.get("ours")
+        printed = bool(paper and paper.extra.get("printed"))
+        verdict = ours.verdict if ours else UNTESTABLE
+        out.append(ClaimRow(claim, text, PAPER_SAYS[claim], paper.evidence if paper else "paper's data not found",
+                            paper.verdict if paper else None, not printed, ours.evidence if ours else "",
+                            verdict, _why(claim, verdict, ours, sc.tasks), CLAIM_PAGE[claim]))
+    return out
+
+
+_BUILT: dict = {}
+
+
+def cached_build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> "Scorecard":
+    """:func:`build`, computed once per process for a plan given by name (a page's verdict box and its statistics
+    share it); a :class:`Plan` object is built afresh."""
+    if not isinstance(plan, str):
+        return build(plan, n_perm, with_paper)
+    key = (plan, n_perm, with_paper)
+    if key not in _BUILT:
+        _BUILT[key] = build(plan, n_perm, with_paper)
+    return _BUILT[key]
+
+
+def tally(rows: list[ClaimRow]) -> dict[Verdict, list[str]]:
+    """{verdict: [claims]} of our side, every verdict present."""
+    out = {v: [] for v in Verdict}
+    for r in rows:
+        out[r.verdict].append(r.claim)
+    return out
+
+
+def tally_text(rows: list[ClaimRow]) -> str:
+    """'3 of 10 claims hold, 4 do not, 3 are not testable at this scale'."""
+    t = tally(rows)
+    k, f, u = len(t[HOLDS]), len(t[FAILS]), len(t[UNTESTABLE])
+    return (f"{k} of {len(rows)} claims {'hold' if k != 1 else 'holds'}, {f} do{'es' if f == 1 else ''} not, "
+            f"{u} {'is' if u == 1 else 'are'} not testable at this scale")
+
+
+def _box(title: str, lines: list[str]) -> str:
+    """A MyST admonition of class ``verdict`` (renders as ``<div class="admonition verdict">``). The cell showing
+    it needs the metadata ``mystnb: {markdown_format: myst}`` so its Markdown output is parsed as MyST."""
+    body = "\n".join(f"- {line}" for line in lines)
+    return f"````{{admonition}} {title}\n:class: verdict\n\n{body}\n````"
+
+
+def _claim_line(r: ClaimRow, here: str, paper_side: bool = False, paper_all: Finding | None = None) -> str:
+    link = f'<a href="{_link("scorecard", r.claim, here)}">scorecard row {r.claim}</a>'
+    if paper_side:
+        data = (f"{paper_all.verdict} under our rule on every task testable in its data: {paper_all.evidence}"
+                if paper_all is not None else r.paper_data)
+        return (f"**{r.claim}** ({r.statement}). **The paper says:** {r.paper_says}. **Its data, our rule:** {data}. "
+                f"**Ours:** {r.verdict}. ({link})")
+    return (f"**{r.claim}** ({r.statement}). **The paper says:** {r.paper_says}. **Ours:** {r.ours}. "
+            f"**Verdict: {r.verdict}**, because {r.why}. ({link})")
+
+
+def _title(rows: list[ClaimRow], paper_side: bool, paper_all: dict) -> str:
+    if paper_side:
+        parts = [f"{r.claim} {paper_all[r.claim].verdict if r.claim in paper_all else 'no data'}" for r in rows]
+        return "Verdict on the paper's data, our rules: " + "; ".join(parts)
+    return "Verdict: " + "; ".join(f"{r.claim} {r.verdict}" for r in rows)
+
+
+def _traces_lines(plan: Plan | str) -> tuple[str, list[str]]:
+    """What the traces page finds: how many searches found a subnetwork, and their sizes."""
+    summaries = collect.search_summaries(plan)
+    nothing = collect.no_subnetwork_runs(plan)
+    if not len(summaries):
+        return "Verdict: no pruning search has finished yet", ["No search of this plan has finished."]
+    lines, found = [], []
+    for method, name in (("m", "m-pruning"), ("s", "s-pruning")):
+        runs = summaries[summaries["method"] == method]
+        if not len(runs):
+            continue
+        k = len(runs) - (int((nothing["method"] == method).sum()) if len(nothing) else 0)
+        found.append(f"{name} {k} of {len(runs)}")
+        sizes = ""
+        if method == "s" and {"heads_kept", "mlps_kept"} <= set(runs.columns):
+            sizes = (f"; on average they keep {runs['heads_kept'].mean():.1f} heads and {runs['mlps_kept'].mean():.1f} "
+                     "MLPs (every search counted)")
+        elif method == "m" and {"weights_kept", "weights_total"} <= set(runs.columns):
+            share = (runs["weights_kept"] / runs["weights_total"]).mean()
+            sizes = f"; on average they keep {share:.0%} of the m-prunable weights (every search counted)"
+        lines.append(f"**{name}**: {k} of {len(runs)} searches (task x seed) found a subnetwork{sizes}.")
+    lines.append("A search without a subnetwork (skipped, or its first step already failed the 90 % rule) is left "
+                 f'out of every comparison (<a href="{_link("scorecard")}">the scorecard</a>).')
+    return "Verdict: searches that found a subnetwork: " + ", ".join(found), lines
+
+
+def _why_small_lines(plan: Plan | str, rows: list[ClaimRow]) -> tuple[str, list[str]]:
+    from lotterylib.report import beyond
+
+    c3 = next(r for r in rows if r.claim == "C3")
+    lines = [_claim_line(c3, "why_small_model")]
+    lines += [c.text(with_detail=False) for c in beyond.findings(beyond.gather(plan))]
+    return f"Verdict: C3 {c3.verdict} here; what the section-10 experiments find", lines
+
+
+def verdict_markdown(plan: Plan | str, page: str, n_perm: int = 1000) -> str:
+    """The verdict box that opens results page ``page`` (a notebook stem, e.g. ``"fig5_overlap"``): a MyST
+    admonition of class ``verdict`` with, per claim of the page (:data:`PAGES`), the claim, the paper's number,
+    ours, the verdict, one line of why and a link to the claim's row of the scorecard
+    (``scorecard.html#claim-c3``). Paper-data pages give the paper's data under our rules; ``traces`` and
+    ``why_small_model`` say what the page finds; ``scorecard`` gives the tally. Display it with
+    ``display(Markdown(...))`` in a cell whose metadata is ``mystnb: {markdown_format: myst}``.
+    """
+    if page not in PAGES:
+        raise ValueError(f"unknown page {page!r}: verdict boxes exist for {', '.join(PAGES)}")
+    if page == "traces":
+        return _box(*_traces_lines(plan))
+    sc = cached_build(plan, n_perm)
+    rows = claim_rows(sc)
+    if page == "scorecard":
+        t = tally(rows)
+        lines = [f"**{tally_text(rows)}**, judged on the tasks testable on both sides: "
+                 f"{', '.join(sc.tasks) or 'none yet'}."]
+        lines += [f"**{v}**: " + (", ".join(f'<a href="#{anchor(c)}">{c}</a>' for c in t[v]) or "none")
+                  for v in Verdict]
+        return _box("Verdict: " + tally_text(rows), lines)
+    if page == "why_small_model":
+        return _box(*_why_small_lines(plan, rows))
+    chosen = [r for r in rows if r.claim in PAGES[page]]
+    paper_side = page.startswith("paper_")
+    lines = [_claim_line(r, page, paper_side, sc.paper_all.get(r.claim)) for r in chosen]
+    return _box(_title(chosen, paper_side, sc.paper_all), lines)
+
+
+def answer_markdown(plan: Plan | str, n_perm: int = 1000) -> str:
+    """Our answer in three sentences (what holds, what does not, what is not testable), generated from the
+    verdicts, and the scorecard's tally linked to it (a MyST ``{doc}`` link, resolved from book/intro.md)."""
+    rows = claim_rows(cached_build(plan, n_perm))
+    t = tally(rows)
+    by = {r.claim: r for r in rows}
+
+    def names(claims: list[str]) -> str:
+        return "; ".join(f"{c} ({by[c].statement})" for c in claims)
+
+    name = plan if isinstance(plan, str) else plan.name
+    holds = (f"On the {name} plan's model, these claims of the paper hold: {names(t[HOLDS])}." if t[HOLDS]
+             else f"On the {name} plan's model, none of the paper's claims holds by our rules.")
+    fails = f"These do not: {names(t[FAILS])}." if t[FAILS] else "No claim fails its rule."
+    untestable = (f"Not testable at this scale: {names(t[UNTESTABLE])}." if t[UNTESTABLE]
+                  else "Every claim could be tested.")
+    return (f"{holds} {fails} {untestable}\n\n**{tally_text(rows)}** "
+            f"({{doc}}`the claims scorecard <figures/scorecard>` has one row per claim with its evidence).\n")
+
+
+def repo_root() -> Path:
+    """The repository root, found from the installed package (not from the working directory)."""
+    import lotterylib
+
+    return Path(lotterylib.__file__).resolve().parent.parent
+
+
+def write_answer(plan: Plan | str, path: str | Path | None = None, n_perm: int = 1000) -> Path:
+    """Write :func:`answer_markdown` to ``path`` (default ``<repo>/book/figures/answer.md``, which book/intro.md
+    includes), atomically; returns the path."""
+    path = Path(path) if path is not None else repo_root() / "book" / "figures" / "answer.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(answer_markdown(plan, n_perm))
+    tmp.replace(path)
+    return path
+
+
+def card_html(sc: "Scorecard") -> str:
+    """The card as an HTML table: one row per claim with the id :func:`anchor` (``claim-c3``), the claim, what
+    the paper printed, the paper's data under our rule (or its printed number, said so), ours, the verdict with
+    its one-line why, and a link back to the page with the evidence. Text is escaped."""
+    e = html.escape
+    head = ("<tr><th>claim</th><th>the paper says</th><th>the paper's data, our rule</th><th>ours</th>"
+            "<th>verdict</th><th>evidence</th></tr>")
+    body = []
+    for r in claim_rows(sc):
+        if r.paper_verdict is None:
+            paper = e(r.paper_data)
+        elif r.paper_same_rule:
+            paper = f"<b>{e(str(r.paper_verdict))}</b>: {e(r.paper_data)}"
+        else:
+            paper = f"rule not applicable; {e(r.paper_data)}"
+        body.append(f'<tr id="{r.anchor}"><td><b>{r.claim}</b>: {e(r.statement)}</td><td>{e(r.paper_says)}</td>'
+                    f"<td>{paper}</td><td>{e(r.ours)}</td><td><b>{e(str(r.verdict))}</b>: {e(r.why)}</td>"
+                    f'<td><a href="{_link(r.page)}">{e(r.page)}</a></td></tr>')
+    return f'<table class="scorecard-card"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def details_html(summary: str, table) -> str:
+    """A collapsible section (``<details>``) holding a table (a pandas Styler, a DataFrame or HTML text)."""
+    if hasattr(table, "hide"):  # a Styler
+        inner = table.to_html()
+    elif hasattr(table, "to_html"):
+        inner = table.to_html(index=False)
+    else:
+        inner = str(table)
+    return f"<details><summary>{html.escape(summary)}</summary>\n{inner}\n</details>"
