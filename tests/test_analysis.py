@@ -12,6 +12,7 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 
 from lotterylib.read import analysis as A
+from lotterylib.method.layer_shares import weight_share_by_layer
 from lotterylib.model.structure import ModelStructure
 
 PAPER_KAPPA_RANGE = (0.15, 0.32)  # paper section 5.1, heads + MLPs, 5 seeds
@@ -254,14 +255,14 @@ def _fake_weight_masks(structure: ModelStructure) -> dict[str, np.ndarray]:
 
 def test_weight_share_by_layer_on_fake_structure():
     structure = ModelStructure("bert", "bert.encoder.layer", 2, 4, 8, 32)
-    df = A.weight_share_by_layer(_fake_weight_masks(structure), structure)
+    df = weight_share_by_layer(_fake_weight_masks(structure), structure)
     assert list(df.columns) == ["layer", "component", "module", "kept", "total", "share"]
     assert len(df) == 2 * 6
     row = df[(df.layer == 1) & (df.module == "query")].iloc[0]
     assert (row.component, row.kept, row.total) == ("attention", 20 + 32, 32 * 32 + 32)
     row = df[(df.layer == 0) & (df.module == "mlp_out")].iloc[0]
     assert (row.component, row.kept, row.total) == ("mlp", 10, 32 * 128)
-    by_comp = A.weight_share_by_layer(_fake_weight_masks(structure), structure, by="component")
+    by_comp = weight_share_by_layer(_fake_weight_masks(structure), structure, by="component")
     assert len(by_comp) == 4
     att0 = by_comp[(by_comp.layer == 0) & (by_comp.component == "attention")].iloc[0]
     assert att0.module == "query+key+value+attn_out"
@@ -272,14 +273,14 @@ def test_weight_share_by_layer_errors():
     structure = ModelStructure("bert", "bert.encoder.layer", 2, 4, 8, 32)
     masks = _fake_weight_masks(structure)
     with pytest.raises(ValueError, match="by='layer' is unknown"):
-        A.weight_share_by_layer(masks, structure, by="layer")
+        weight_share_by_layer(masks, structure, by="layer")
     with pytest.raises(ValueError, match="weight_masks is empty"):
-        A.weight_share_by_layer({}, structure)
+        weight_share_by_layer({}, structure)
     with pytest.raises(ValueError, match="not an encoder-layer parameter"):
-        A.weight_share_by_layer({"bert.embeddings.word_embeddings.weight": np.ones(3)}, structure)
+        weight_share_by_layer({"bert.embeddings.word_embeddings.weight": np.ones(3)}, structure)
     bigger = ModelStructure("bert", "bert.encoder.layer", 3, 4, 8, 32)
     with pytest.raises(ValueError, match="in layer 2 but the structure has 2 layers"):
-        A.weight_share_by_layer(_fake_weight_masks(bigger), structure)
+        weight_share_by_layer(_fake_weight_masks(bigger), structure)
 
 
 def test_importance_histogram():

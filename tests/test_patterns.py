@@ -325,7 +325,7 @@ def test_type_shares_sum_to_one_per_group():
 
 def test_bad_input_is_refused_with_a_clear_message():
     good = stats_of(cls=0.5)
-    with pytest.raises(ValueError, match=r"lack \['sep'\].*example_stats"):
+    with pytest.raises(ValueError, match=r"lack \['sep'\].*example_statistics"):
         pattern_rules.classify({k: v for k, v in good.items() if k != "sep"})
     with pytest.raises(ValueError, match="one shape"):
         pattern_rules.classify({**good, "cls": np.zeros(3)})

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from lotterylib.model.masking import gates
-from lotterylib.method.map_statistics import STATS
+from lotterylib.method.map_statistics import STATS, example_statistics
 from lotterylib.model.forward import device_of, model_inputs
 
 
@@ -45,31 +45,10 @@ def attention_maps(model: nn.Module, batch: dict, head_mask=None, mlp_mask=None)
 
 def example_stats(maps: torch.Tensor, input_ids: torch.Tensor, token_type_ids: torch.Tensor,
                   length: int, sep_id: int) -> dict[str, np.ndarray]:
-    """Statistics of one example's maps ``(L, H, T, T)`` (trimmed to ``length``): each (L, H)."""
-    a = maps[..., :length, :length].double()  # (L, H, n, n)
-    ids = input_ids[:length]
-    segments = token_type_ids[:length]
-    n = length
-    sep = (ids == sep_id).double()  # (n,)
-    out = {
-        "cls": a[..., 0].mean(-1),
-        "sep": (a * sep).sum(-1).mean(-1),
-        "diag_prev": torch.diagonal(a, offset=-1, dim1=-2, dim2=-1).sum(-1) / max(n, 1),
-        "diag_next": torch.diagonal(a, offset=1, dim1=-2, dim2=-1).sum(-1) / max(n, 1),
-        "self": torch.diagonal(a, dim1=-2, dim2=-1).mean(-1),
-        "entropy": -(a * torch.log(a.clamp_min(1e-12))).sum(-1).mean(-1),
-    }
-    ordinary = (sep == 0) & (torch.arange(n) > 0)  # neither [CLS] nor [SEP]
-    if segments[ordinary].unique().numel() > 1:
-        same = (segments[:, None] == segments[None, :]) & ordinary[:, None] & ordinary[None, :]
-        rows = a[..., ordinary, :]  # (L, H, q, n)
-        within = (rows * same[ordinary].double()).sum(-1)
-        content = (rows * ordinary.double()).sum(-1).clamp_min(1e-12)
-        out["within"] = (within / content).mean(-1)
-    else:
-        out["within"] = torch.full(a.shape[:2], float("nan"), dtype=torch.float64)
-    out["max_entropy"] = torch.full(a.shape[:2], float(np.log(n)), dtype=torch.float64)
-    return {k: v.numpy() for k, v in out.items()}
+    """Statistics of one example's maps ``(L, H, T, T)`` (trimmed to ``length``): each (L, H); computed by
+    :func:`lotterylib.method.map_statistics.example_statistics`, the one definition."""
+    return example_statistics(maps.detach().cpu().double().numpy(), input_ids.cpu().numpy(),
+                              token_type_ids.cpu().numpy(), length, sep_id)
 
 
 def attention_stats(model: nn.Module, batches: list[dict], sep_id: int, head_mask=None,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from lotterylib.method.map_statistics import STATS
+from lotterylib.model.sources import token_strings
 from lotterylib.store import layout as L
 from lotterylib.read.pattern_rules import (
     DEFAULT_RULES,
@@ -222,9 +223,9 @@ def read_gallery(path: str | Path) -> list[tuple[str, int, np.ndarray, np.ndarra
 def load_gallery(plan, rules: PatternRules = DEFAULT_RULES, tokenizer=None) -> Gallery:
     """Every gallery map of a plan, typed by the rules; runs without ``gallery.npz`` are skipped.
 
-    Tokens stored as ids are turned into strings with ``tokenizer`` (default: the plan model's tokenizer,
-    :func:`lotterylib.model.models.load_tokenizer`, loaded only if needed); tokens stored as strings are used
-    as they are, with ``'[SEP]'`` as the separator.
+    Tokens stored as ids are turned into strings with ``tokenizer`` (a transformers tokenizer; default: the plan
+    model's vocabulary, :func:`lotterylib.model.sources.token_strings`, which needs no torch); tokens stored as
+    strings are used as they are, with ``'[SEP]'`` as the separator.
     """
     plan, rules = _plan(plan), check_rules(rules)
     frames, maps = [], {}
@@ -233,10 +234,10 @@ def load_gallery(plan, rules: PatternRules = DEFAULT_RULES, tokenizer=None) -> G
             sep = "[SEP]"
             if np.issubdtype(tokens.dtype, np.integer):
                 if tokenizer is None:
-                    from lotterylib.model.models import load_tokenizer
-                    tokenizer = load_tokenizer(plan.model)
-                words = list(tokenizer.convert_ids_to_tokens([int(t) for t in tokens]))
-                sep = tokenizer.sep_token
+                    words, sep = token_strings(plan.model, tokens)
+                else:
+                    words = list(tokenizer.convert_ids_to_tokens([int(t) for t in tokens]))
+                    sep = tokenizer.sep_token
             else:
                 words = [str(t) for t in tokens]
             stats = map_stats(stack, words, sep_token=sep)

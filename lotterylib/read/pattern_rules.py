@@ -10,7 +10,7 @@ and example (or that :func:`map_stats` computes from one raw map), so the classi
 The rules live here; the rest of the pipeline is split by job:
 
 - classification: :func:`pattern_scores`, :func:`classify` (any leading shape), :func:`map_stats` (raw
-  maps -> the same statistics, through :func:`lotterylib.method.attention.example_stats`), :func:`head_summary`
+  maps -> the same statistics, through :func:`lotterylib.method.map_statistics.example_statistics`), :func:`head_summary`
   (one type per head from many examples);
 - loading: :func:`lotterylib.read.pattern_data.read_attention`, :func:`load_attention`, :func:`load_masks`, :func:`load_super`,
   :func:`head_table`, :func:`load_gallery` (missing runs are skipped; a file lacking a key is refused);
@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lotterylib.method.map_statistics import STATS
+from lotterylib.method.map_statistics import STATS, example_statistics
 
 TYPES = ("vertical", "diagonal", "vertical+diagonal", "block", "heterogeneous")
 
@@ -52,7 +52,7 @@ _TOLERANCE = 1e-9
 # What the rules read; ``self`` only when the diagonal band includes the main diagonal.
 _NEEDED = ("cls", "sep", "diag_prev", "diag_next", "within", "max_entropy")
 
-_FIX = ("compute them with lotterylib.method.attention.example_stats (recorded per run by "
+_FIX = ("compute them with lotterylib.method.map_statistics.example_statistics (recorded per run by "
         "lotterylib.run.experiment.record_attention) or from raw maps with lotterylib.read.pattern_rules.map_stats")
 
 @dataclass(frozen=True)
@@ -314,12 +314,9 @@ def map_stats(maps, tokens: Sequence, sep_token: str = "[SEP]") -> dict[str, np.
     ``maps``: one map ``(T, T)`` (rows: queries, columns: keys; rows sum to 1) or a stack ``(..., T, T)``;
     ``tokens``: the ``T`` token strings (``'[CLS]'`` first, ``sep_token`` closing each sentence). Segments
     are derived from the [SEP] positions (a token after the first [SEP] is in the second sentence), as BERT's
-    token types are. Computed by :func:`lotterylib.method.attention.example_stats`, so the numbers are the ones
+    token types are. Computed by :func:`lotterylib.method.map_statistics.example_statistics`, so the numbers are the ones
     the pipeline records. Returns each statistic with the leading shape of ``maps`` (a float for one map).
     """
-    import torch
-
-    from lotterylib.method.attention import example_stats
 
     arr = np.asarray(maps, dtype=np.float64)
     if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
@@ -336,9 +333,8 @@ def map_stats(maps, tokens: Sequence, sep_token: str = "[SEP]") -> dict[str, np.
                          "within 0.02 for float16 maps): pass attention probabilities, not scores")
     lead = arr.shape[:-2]
     is_sep = np.asarray([t == sep_token for t in tokens])
-    ids = torch.as_tensor(is_sep.astype(np.int64))  # 1 at [SEP]: example_stats only compares ids with sep_id
-    segments = torch.as_tensor(_segments_from_sep(is_sep))
-    flat = torch.as_tensor(arr.reshape(-1, 1, n, n))
-    out = example_stats(flat, ids, segments, n, sep_id=1)
+    ids = is_sep.astype(np.int64)  # 1 at [SEP]: example_statistics only compares ids with sep_id
+    segments = _segments_from_sep(is_sep)
+    out = example_statistics(arr.reshape(-1, 1, n, n), ids, segments, n, sep_id=1)
     return {k: (v.reshape(lead) if lead else float(v.ravel()[0])) for k, v in out.items()}
 

@@ -29,7 +29,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
@@ -37,7 +36,8 @@ from matplotlib.lines import Line2D
 from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
 from lotterylib.read.paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
 from lotterylib.config.plans import Plan
-from lotterylib.report.plots import SUBNETWORK_COLORS
+from lotterylib.report import style
+from lotterylib.report.style import SUBNETWORK_COLORS
 from lotterylib.store import layout as L
 from lotterylib.store.files import read_npz
 from lotterylib.method.subnetworks import SUBNETWORKS, SWAP_VARIANTS
@@ -54,8 +54,8 @@ ARM_NAMES = {"good": "good", "good_heads_random_mlps": "good heads + random MLPs
 PAPER_S_SETTINGS = {"good": "head_mlp_retrained", "random": "head_mlp_random_retrained"}
 PAPER_MODEL = "bert-base-uncased"
 SOURCES = ("ours", "ours, unpaired", "paper, unpaired")
-PAPER_COLOR = "#7b2cbf"  # the paper's bert-base, as fig2's purple reference line
-OURS_COLOR = "#264653"
+PAPER_COLOR = style.PAPER_COLOR  # the paper's bert-base, as fig2's purple reference line
+OURS_COLOR = style.OURS_COLOR
 EMPTY = "not yet computed"
 
 
@@ -416,7 +416,7 @@ def lottery_figure(ev: Evidence):
     summary, done, ref = lottery_summary(ev), _done(ev.lottery), reference(ev).set_index("task")
     tasks = list(ev.scope.beyond_tasks)
     n = max(1, len(tasks))
-    fig, axes = plt.subplots(1, n, figsize=(2.9 * n, 3.5), squeeze=False, layout="constrained")
+    fig, axes = style.subplots(1, n, height=3.5, fig_width=min(2.9 * n, style.CONTENT_WIDTH_IN))
     axes = axes.ravel()
     xs = [100 * f for f in ev.scope.fractions]
     for ax, task in zip(axes, tasks):
@@ -433,8 +433,8 @@ def lottery_figure(ev: Evidence):
                            zorder=3)
         values = list(done.loc[done["task"] == task, "score"])
         if task in ref.index:
-            ax.axhline(ref.loc[task, "full"], color="black", lw=1.2)
-            ax.axhline(ref.loc[task, "majority"], color="grey", lw=1.2, ls=":")
+            ax.axhline(ref.loc[task, "full"], color=style.FULL_COLOR, lw=1.2)
+            ax.axhline(ref.loc[task, "majority"], color=style.MAJORITY_COLOR, lw=1.2, ls=":")
             values += [ref.loc[task, "full"], ref.loc[task, "majority"]]
         if values:  # every line in view, the references included
             lo, hi = min(values), max(values)
@@ -455,9 +455,9 @@ def lottery_figure(ev: Evidence):
         ax.set_title(f"{task}\n{_seeds_title(s)}", fontsize=10)
     handles = [Line2D([], [], color=SUBNETWORK_COLORS[v], marker="o", lw=2, label=LOTTERY_LABELS[v])
                for v in LOTTERY_VARIANTS]
-    handles += [Line2D([], [], color="black", lw=1.2, label="full model (mean)"),
-                Line2D([], [], color="grey", lw=1.2, ls=":", label="majority baseline")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=10, frameon=False)
+    handles += [Line2D([], [], color=style.FULL_COLOR, lw=1.2, label="full model (mean)"),
+                Line2D([], [], color=style.MAJORITY_COLOR, lw=1.2, ls=":", label="majority baseline")]
+    style.legend_outside(fig, handles, ncol=2, fontsize=10)
     return fig
 
 
@@ -581,7 +581,8 @@ def gaps_figure(ev: Evidence, table: pd.DataFrame | None = None):
     table = gaps(ev) if table is None else table
     tasks = list(dict.fromkeys(table["task"]))
     if not tasks:
-        fig, ax = plt.subplots(figsize=(7.5, 1.6), layout="constrained")
+        fig, ax = style.subplots(height=1.6)
+        ax = ax[0, 0]
         ax.text(0.5, 0.5, "no testable task yet (see the note below)", ha="center", va="center", fontsize=10)
         ax.set_axis_off()
         return fig
@@ -589,7 +590,8 @@ def gaps_figure(ev: Evidence, table: pd.DataFrame | None = None):
               "ours, unpaired": dict(color=OURS_COLOR, marker="o", mfc="white"),
               "paper, unpaired": dict(color=PAPER_COLOR, marker="s", mfc=PAPER_COLOR)}
     offsets = {"ours": -0.25, "ours, unpaired": 0.0, "paper, unpaired": 0.25}
-    fig, ax = plt.subplots(figsize=(7, 1.6 + 0.8 * len(tasks)), layout="constrained")
+    fig, ax = style.subplots(height=1.6 + 0.8 * len(tasks))
+    ax = ax[0, 0]
     for i, task in enumerate(tasks):
         for _, r in table[table["task"] == task].iterrows():
             y = i + offsets[r["source"]]
@@ -605,7 +607,7 @@ def gaps_figure(ev: Evidence, table: pd.DataFrame | None = None):
                 ax.text(0.01, y, f"{r['source'].split(',')[0]}: random runs {not_yet(r['n_random'], r['expected'])}",
                         va="center", ha="left", fontsize=9, color="dimgrey", transform=ax.get_yaxis_transform())
     ax.axvline(0, color="grey", lw=1)
-    ax.axvline(TOLERANCE, color="black", lw=1.2, ls="--")
+    ax.axvline(TOLERANCE, color=style.THRESHOLD_COLOR, lw=1.2, ls="--")
     ax.set_yticks(range(len(tasks)), tasks, fontsize=10)
     ax.set_ylim(len(tasks) - 0.5, -0.5)
     ax.set_xlabel("(good - random) / good mean, s-pruning re-fine-tuned (95 % interval)", fontsize=10)
@@ -613,8 +615,8 @@ def gaps_figure(ev: Evidence, table: pd.DataFrame | None = None):
                                               "ours, unpaired": "ours, unpaired (as the paper's)",
                                               "paper, unpaired": f"paper ({PAPER_MODEL}), unpaired"}[k], **v)
                for k, v in styles.items()]
-    handles.append(Line2D([], [], color="black", lw=1.2, ls="--", label="tolerance: 10 % of good"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=10, frameon=False)
+    handles.append(Line2D([], [], color=style.THRESHOLD_COLOR, lw=1.2, ls="--", label="tolerance: 10 % of good"))
+    style.legend_outside(fig, handles, ncol=2, fontsize=10)
     return fig
 
 

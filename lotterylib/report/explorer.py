@@ -24,7 +24,10 @@ import numpy as np
 from lotterylib.model.masking import ones_masks
 from lotterylib.method.metrics import search_metric
 from lotterylib.model.structure import ModelStructure
+from lotterylib.report import style
 from lotterylib.store import layout as L
+
+_PASS_COLOUR, _FAIL_COLOUR = style.VERDICT_COLORS["on par"], style.VERDICT_COLORS["worse"]  # the 90 % rule
 
 
 # --- compute -----------------------------------------------------------------------------------
@@ -56,6 +59,11 @@ class ExplorerModel:
             head[layer] = 0
             self.presets.setdefault(f"all heads of layer {layer} off", (head, mlp))
         self.last_seconds = 0.0
+
+    @property
+    def n_examples(self) -> int:
+        """Dev examples the current scores are computed on (the fixed subset, or the whole dev set)."""
+        return int(sum(b["attention_mask"].shape[0] for b in self.batches))
 
     def use_full_dev(self, full: bool) -> None:
         """Evaluate on the whole dev set (``True``) or the fixed subset; the full model is re-scored."""
@@ -184,7 +192,7 @@ class Explorer:
         n_examples = 0 if state.attention_batch is None else len(state.attention_batch["index"])
         self.example = w.IntSlider(value=0, min=0, max=max(0, n_examples - 1), description="example")
         self.status = w.HTML()
-        self.attention = w.Image(format="png", layout=w.Layout(width="380px"))
+        self.attention = w.Image(format="png", layout=w.Layout(width="480px"))
         self._busy = False
         for layer, row in enumerate(self.head_buttons):
             for head, button in enumerate(row):
@@ -243,10 +251,11 @@ class Explorer:
         weights = st.weights_kept()
         weights = "" if weights is None else f"m-pruning weight mask keeps {weights:.1%} of prunable weights; "
         ok = self.current >= 0.9 * st.full_score
-        colour = "#2a9d8f" if ok else "#e76f51"
+        colour = _PASS_COLOUR if ok else _FAIL_COLOUR
         self.status.value = (
-            f"<b>{st.metric_name}</b> now <b style='color:{colour}'>{self.current:.4f}</b> "
-            f"&nbsp; full model {st.full_score:.4f} &nbsp; 90 % line {0.9 * st.full_score:.4f} "
+            f"<b>{st.metric_name}</b> on {st.n_examples} dev examples: now "
+            f"<b style='color:{colour}'>{self.current:.4f}</b> "
+            f"&nbsp; full model {st.full_score:.4f} (same examples) &nbsp; 90 % line {0.9 * st.full_score:.4f} "
             f"&nbsp; | {weights}heads kept {heads}/{s.n_layers * s.n_heads}, MLPs kept {mlps}/{s.n_layers} "
             f"&nbsp; | importance of layer {layer} head {head}: {importance} "
             f"&nbsp; <i>({st.last_seconds:.2f} s)</i>")
@@ -262,15 +271,28 @@ class Explorer:
 
         layer, head = self.selected.value
         weights, tokens = self.state.attention_map(layer, head, self.example.value)
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        ax.imshow(weights, cmap="viridis", vmin=0, vmax=max(weights.max(), 1e-6))
-        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(tokens)), tokens, fontsize=6)
-        ax.set_title(f"layer {layer}, head {head} (current masks)")
+        fig = attention_figure(weights, tokens, f"layer {layer}, head {head} (current masks)")
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=style.DPI, bbox_inches="tight")
         plt.close(fig)
         self.attention.value = buffer.getvalue()
+
+
+def attention_figure(weights: np.ndarray, tokens: list[str], title: str = ""):
+    """One head's (n, n) attention map with its colour bar; token labels at 9 pt when they fit (5 in square)."""
+    fig, axes = style.subplots(height=5.0, fig_width=5.0)
+    ax = axes[0, 0]
+    style.heatmap(ax, weights, cmap="viridis", vmin=0, vmax=max(float(np.max(weights)), 1e-6),
+                  cbar_label="attention weight")
+    if len(tokens) * 0.14 <= 3.8:
+        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=9)
+        ax.set_yticks(range(len(tokens)), tokens, fontsize=9)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"{len(tokens)} tokens (too many to name)")
+    ax.set_title(title)
+    return fig
 
 
 # --- static views ------------------------------------------------------------------------------
@@ -280,7 +302,7 @@ def figure_html(fig, width: int = 520) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=style.DPI, bbox_inches="tight")
     plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode()
     return f'<img src="data:image/png;base64,{data}" style="max-width:{width}px;width:100%" alt="figure"/>'
@@ -316,15 +338,18 @@ def _cell_colour(value: float, vmin: float, vmax: float, cmap: str) -> str:
 
 
 def mask_table_html(head_values: np.ndarray, mlp_values: np.ndarray, vmin: float = 0.0, vmax: float = 1.0,
-                    cmap: str = "Greens", fmt: str = "", highlight: set | None = None, caption: str = "") -> str:
-    """Heads (layers x heads) and MLPs as a coloured HTML table: light, crisp, no image needed.
+                    cmap: str = "Greens", fmt: str = "", highlight: set | None = None, caption: str = "",
+                    legend: str | None = None) -> str:
+    """Heads (layers x heads) and MLPs as a coloured HTML table: light, crisp, no image needed, with its key
+    below (:func:`legend_html`).
 
-    ``fmt=""`` shows no numbers (masks); ``highlight`` is a set of ``(layer, head)`` or
-    ``(layer, "mlp")`` cells outlined in red (e.g. the components a pruning step removes).
+    ``fmt=""`` shows no numbers (masks: the key is kept / pruned); ``highlight`` is a set of ``(layer, head)`` or
+    ``(layer, "mlp")`` cells outlined in red (e.g. the components a pruning step removes); ``legend``: the colour
+    scale's label (numbers) or None (masks: "kept" / "pruned"; numbers: no label).
     """
     highlight = highlight or set()
     n_layers, n_heads = head_values.shape
-    css = ("<style>.lbm{border-collapse:collapse;font:11px sans-serif}.lbm td{width:26px;height:20px;"
+    css = ("<style>.lbm{border-collapse:collapse;font:12px sans-serif}.lbm td{width:26px;height:20px;"
            "text-align:center;border:1px solid #ddd;padding:0}.lbm td.gap{border:none;width:8px}"
            ".lbm td.hit{outline:2px solid #d62828}.lbm th{padding:0 4px}</style>")
     header = "".join(f"<th>{h}</th>" for h in range(n_heads))
@@ -337,7 +362,29 @@ def mask_table_html(head_values: np.ndarray, mlp_values: np.ndarray, vmin: float
         mlp = _cell(float(mlp_values[layer]), vmin, vmax, cmap, fmt, (layer, "mlp") in highlight, f"layer {layer} MLP")
         rows.append(f"<tr><th>{layer}</th>{''.join(tds)}<td class='gap'></td>{mlp}</tr>")
     caption_html = f"<caption style='caption-side:bottom;text-align:left'>{caption}</caption>" if caption else ""
-    return f"{css}<table class='lbm'>{caption_html}{''.join(rows)}</table>"
+    key = legend_html(vmin, vmax, cmap, fmt, legend, outlined=bool(highlight))
+    return f"{css}<table class='lbm'>{caption_html}{''.join(rows)}</table>{key}"
+
+
+def legend_html(vmin: float, vmax: float, cmap: str, fmt: str, label: str | None = None,
+                outlined: bool = False) -> str:
+    """The key of a coloured table: "kept" / "pruned" swatches for a mask (``fmt=""``), else a colour bar from
+    ``vmin`` to ``vmax`` labelled ``label``; ``outlined`` adds the red outline's meaning."""
+    swatch = ("<span style='display:inline-block;width:14px;height:12px;vertical-align:middle;"
+              "border:1px solid #ddd;background:{}'></span>")
+    if not fmt:
+        parts = [f"{swatch.format(_cell_colour(vmax, vmin, vmax, cmap))} kept",
+                 f"{swatch.format(_cell_colour(vmin, vmin, vmax, cmap))} pruned"]
+    else:
+        stops = ", ".join(_cell_colour(v, 0.0, 1.0, cmap) for v in np.linspace(0, 1, 7))
+        bar = (f"<span style='display:inline-block;width:140px;height:12px;vertical-align:middle;"
+               f"background:linear-gradient(to right, {stops})'></span>")
+        parts = [f"{format(vmin, fmt)} {bar} {format(vmax, fmt)}" + (f" &nbsp;{label}" if label else "")]
+    if outlined:
+        parts.append("<span style='display:inline-block;width:12px;height:10px;vertical-align:middle;"
+                     "outline:2px solid #d62828'></span> removed at this step")
+    return ("<p class='lb-key' style='font:12px sans-serif;margin:4px 0'>"
+            + " &nbsp;&nbsp; ".join(parts) + "</p>")
 
 
 def _cell(value: float, vmin: float, vmax: float, cmap: str, fmt: str, hit: bool, title: str) -> str:
@@ -357,7 +404,7 @@ def _score_line(label: str, value: float | None, full: float | None, metric: str
     if value is None:
         return f"<p><b>{label}</b>: no score recorded</p>"
     ratio = f" ({value / full:.0%} of the full model)" if full else ""
-    colour = "#2a9d8f" if full is None or value >= 0.9 * full else "#e76f51"
+    colour = _PASS_COLOUR if full is None or value >= 0.9 * full else _FAIL_COLOUR
     return f"<p><b>{label}</b>: {metric} <b style='color:{colour}'>{value:.4f}</b>{ratio}</p>"
 
 
@@ -402,7 +449,8 @@ def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]
                      + f"<p>kept in every seed: {int(arrays['head_mask'].sum())} heads, "
                        f"{int(arrays['mlp_mask'].sum())} MLPs</p>"
                      + mask_table_html(arrays["head_mask"], arrays["mlp_mask"]))
-    return labels, views
+    note = f"<p><i>Scores on the whole dev set ({_dev_size(full)}), as in every results table.</i></p>"
+    return labels, [note + v for v in views]
 
 
 def share_table_html(by_layer: list[dict]) -> str:
@@ -416,9 +464,9 @@ def share_table_html(by_layer: list[dict]) -> str:
         cells = "".join(_cell(share[layer, m], 0.0, 1.0, "Greens", ".2f", False, f"layer {layer} {m}")
                         for m in modules)
         rows.append(f"<tr><th>{layer}</th>{cells}</tr>")
-    return ("<style>.lbs{border-collapse:collapse;font:11px sans-serif}.lbs td{width:64px;height:20px;"
+    return ("<style>.lbs{border-collapse:collapse;font:12px sans-serif}.lbs td{width:64px;height:20px;"
             "text-align:center;border:1px solid #ddd}.lbs th{padding:0 4px}</style>"
-            f"<table class='lbs'>{''.join(rows)}</table>")
+            f"<table class='lbs'>{''.join(rows)}</table>" + legend_html(0.0, 1.0, "Greens", ".1f", "share kept"))
 
 
 def removal_view(plan: str, task: str, seed: int) -> str | None:
@@ -432,9 +480,35 @@ def removal_view(plan: str, task: str, seed: int) -> str | None:
     heads = np.asarray(data["head_removed"]) - data["full"]
     mlps = np.asarray(data["mlp_removed"]) - data["full"]
     bound = float(max(np.abs(heads).max(), np.abs(mlps).max(), 1e-6))
-    return (f"<p>Change of {data['metric']} (full model {data['full']:.4f}, on {data['n_examples']} dev examples) "
-            "when one component is removed; red: worse, blue: better.</p>"
-            + mask_table_html(heads, mlps, vmin=-bound, vmax=bound, cmap="RdBu", fmt="+.2f"))
+    return (f"<p>{removal_baseline(plan, task, seed, data)} Each cell: the change of {data['metric']} on those "
+            f"{data['n_examples']} examples when that one component is removed; red: worse, blue: better.</p>"
+            + mask_table_html(heads, mlps, vmin=-bound, vmax=bound, cmap="RdBu", fmt="+.2f",
+                              legend=f"change of {data['metric']}"))
+
+
+def _dev_size(finetune: dict) -> str:
+    n = finetune.get("n_dev")
+    return f"{n} examples" if n else "every example"
+
+
+def removal_baseline(plan: str, task: str, seed: int, data: dict | None = None) -> str:
+    """The single removals' baseline, with what it is computed on, beside the presets' one.
+
+    The single removals are scored on a fixed sample of the dev set (``records.single_removal_dev`` examples,
+    256 by default), so their full-model baseline is the full model on that sample; the presets tab scores the
+    whole dev set. Two example sets, two values of "the full model": both are named here.
+    """
+    from lotterylib.store.files import read_json
+
+    data = data if data is not None else read_json(L.finetune_file(plan, task, seed, L.SINGLE_REMOVAL))
+    full = read_json(L.finetune_file(plan, task, seed))
+    whole = full["metrics"].get(data["metric"])
+    text = (f"Baseline: the full model scores {data['metric']} {data['full']:.4f} on the {data['n_examples']} "
+            "dev examples these removals are scored on")
+    if whole is not None and full.get("n_dev") != data["n_examples"]:
+        text += (f" (on the whole dev set, {_dev_size(full)}, it scores {whole:.4f}: the baseline of the presets "
+                 "tab)")
+    return text + "."
 
 
 def trace_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
@@ -457,7 +531,8 @@ def trace_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]:
                      f"Cells show the normalised importance the step ranked by.</p>"
                      + mask_table_html(np.asarray(rec["head_scores"]) * head_alive,
                                        np.asarray(rec["mlp_scores"]) * mlp_alive,
-                                       cmap="Blues", fmt=".2f", highlight=removed))
+                                       cmap="Blues", fmt=".2f", highlight=removed,
+                                       legend="normalised importance"))
     return labels, views
 
 

@@ -398,6 +398,19 @@ def fig2_reference(root=None) -> pd.DataFrame:
                          "majority": [major.loc[t, "mean"] for t in PAPER_TASKS]})
 
 
+def fig2_paper_values(method: str = "s", root=None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The paper's side of our Fig. 2 (:func:`lotterylib.report.plots.fig2_like_paper`): (per-bar scores, per-task
+    reference) for ``method`` m, s (:func:`fig2_scores`) or super (:func:`super_scores`), and
+    :func:`fig2_reference`; (None, None) where the authors' data is not in the local copy."""
+    from lotterylib.read.paper import PaperDataNotFound
+
+    try:
+        scores = super_scores(root) if method == "super" else fig2_scores(root)
+        return scores, fig2_reference(root)
+    except (PaperDataNotFound, FileNotFoundError):
+        return None, None
+
+
 def fig2_wide(scores: pd.DataFrame, method: str) -> pd.DataFrame:
     """Task x (subnetwork, stage) table of 'mean ± std' for one method."""
     sub = scores[scores["method"] == method]

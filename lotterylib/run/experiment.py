@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lotterylib.read.analysis import weight_share_by_layer
+from lotterylib.method.layer_shares import weight_share_by_layer
 from lotterylib.method.attention import attention_stats
 from lotterylib.model.data import encode, get_task, load_glue, make_batches, subsample
 from lotterylib.errors import ConfigError

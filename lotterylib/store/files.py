@@ -10,11 +10,13 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
@@ -41,16 +43,29 @@ def git_commit() -> str | None:
         return None
 
 
-def provenance(config: dict | None = None) -> dict:
-    import torch
-    import transformers
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
+
+def _device() -> str:
+    """The accelerator the running stage computes on: asked of torch if the process has loaded it (every stage
+    has); a process that never loaded torch computed nothing on a device."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return "cpu"
+    return "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+
+
+def provenance(config: dict | None = None) -> dict:
+    """Who made a result file: library versions, commit, date, host and device, and the run's config."""
     return {
         "lotterylib_version": __version__, "git_commit": git_commit(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "device": "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "host": platform.node(), "python": platform.python_version(), "torch": _version("torch"),
+        "transformers": _version("transformers"), "device": _device(),
         "config": config or {},
     }
 
