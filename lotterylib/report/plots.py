@@ -13,6 +13,7 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from lotterylib.read import analysis
 from lotterylib.report import style
 from lotterylib.report.style import SUBNETWORK_COLORS, VERDICT_COLORS, task_order  # noqa: F401 (re-exported)
 
@@ -278,11 +279,15 @@ def fig2_like_paper(scores: pd.DataFrame, full: pd.DataFrame, method: str, paper
 
 
 def importance_histogram(df: pd.DataFrame, bins: int = 10):
-    """Fig. 3: normalised importance of the live heads and MLPs at every s-pruning step."""
+    """Fig. 3: normalised importance of the live heads and MLPs at every s-pruning step (the counts are
+    :func:`lotterylib.read.analysis.importance_histogram`'s, the one definition)."""
     fig, axes = style.subplots(1, 2, height=2.8)
     for ax, kind in zip(axes.ravel(), ("head", "mlp")):
         sub = df[df["kind"] == kind]
-        sns.histplot(sub, x="score", bins=bins, binrange=(0, 1), stat="percent", ax=ax, color=style.NEUTRAL_COLOR)
+        counts, edges = analysis.importance_histogram(sub["score"].to_numpy(), bins=bins)
+        percent = 100 * counts / max(int(counts.sum()), 1)
+        ax.bar(edges[:-1], percent, width=np.diff(edges), align="edge", color=style.NEUTRAL_COLOR, edgecolor="white")
+        ax.set_ylabel("percent")
         ax.set_title(f"{'heads' if kind == 'head' else 'MLPs'} (n = {len(sub)})")
         ax.set_xlabel("normalised importance")
     fig.suptitle("every s-pruning step, task and seed")
