@@ -21,6 +21,7 @@ from lotterylib.report import beyond  # noqa: E402
 from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE  # noqa: E402
 from lotterylib.read.paper import load_paper_results, paper_reference_dir  # noqa: E402
 from lotterylib.config.plans import Plan  # noqa: E402
+from lotterylib.method.metrics import search_metric  # noqa: E402
 from lotterylib.store import layout  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,9 +87,9 @@ def make_tree(root: Path, *, random=True, lottery=True, swap=True, lottery_seeds
             run = results / task / f"seed_{seed}"
             _write(run / "finetune" / "metrics.json",
                    {"reported_metric": METRIC[task], "search_metric": METRIC[task],
-                    "metrics": {METRIC[task]: FULL[task] + 0.01 * i},
+                    "metrics": {METRIC[task]: FULL[task] + 0.01 * i, search_metric(task): FULL[task] + 0.01 * i},
                     "majority_baseline": {METRIC[task]: MAJORITY[task]},
-                    "structure": {"n_layers": 6, "n_heads": 12}})
+                    "structure": {"n_layers": 6, "n_heads": 12}, "n_train": 64, "n_dev": 48})
             removed = (72, 6) if task == "WNLI" else (21 + 7 * i, 1 + i)
             _mask(run / "prune_s" / "masks" / "good.npz", *removed)
             _score_file(run / "retrain_s_good" / "metrics.json", task, GOOD[task][i], method="s", subnetwork="good")
@@ -394,9 +395,9 @@ def test_notebook_is_thin_and_committed_clean():
     assert len(tagged) == 1 and tagged[0].source.startswith('plan: str = "smoke"')
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code)
-    verdict = next(c for c in code if "verdict_box" in c.source)
+    verdict = next(c for c in code if 'scorecard.verdict_markdown(plan, "why_small_model")' in c.source)
     assert verdict.metadata["mystnb"]["markdown_format"] == "myst"  # the admonition renders as one
-    assert code.index(verdict) == 2  # right after the parameters and the imports: the finding first
+    assert code.index(verdict) == 2  # the imports, the parameters, then the verdict: the finding first
 
 
 @pytest.mark.slow
