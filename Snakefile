@@ -383,7 +383,9 @@ rule figure:
     output: "book/figures/{name}.ipynb"
     log: f"{LOGS}/{P}/figures/{{name}}.ipynb"
     threads: 1
-    shell: _ENV + _PAPERMILL + " {input.notebook} {log} --cwd notebooks/figures -p plan {SH_PLAN} && cp {log} {output}"
+    # papermill tags its injected-parameters cell with that tag only: views hides it from the rendered page
+    shell: (_ENV + _PAPERMILL + " {input.notebook} {log} --cwd notebooks/figures -p plan {SH_PLAN} && "
+            "{SH_PYTHON} -m lotterylib.report.views {log} && cp {log} {output}")
 
 
 rule figures:

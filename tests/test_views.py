@@ -104,15 +104,14 @@ def test_p_value_text():
 # --- one definition of the thirds, thresholds from the plan ----------------------------------------------------
 
 
-def test_layer_groups_are_the_scorecards_thirds():
-    from lotterylib.report.scorecard import _thirds
-
+def test_layer_groups_are_thirds_of_the_depth():
     for n in (2, 4, 6, 12, 24):
-        assert list(views.layer_groups(n)) == list(_thirds(n))
-        assert [views.layer_group(i, n) for i in range(n)] == list(_thirds(n))
-        assert set(views.layer_groups(n)) <= set(views.LAYER_GROUPS)
+        groups = list(views.layer_groups(n))
+        assert groups == sorted(groups, key=views.LAYER_GROUPS.index)  # early before middle before late
+        assert groups == [views.layer_group(i, n) for i in range(n)]
     assert list(views.layer_groups(12)) == ["early"] * 4 + ["middle"] * 4 + ["late"] * 4
-    with pytest.raises(ValueError):
+    assert list(views.layer_groups(4)) == ["early", "early", "middle", "late"]
+    with pytest.raises(ValueError, match="not one of the 6 layers"):
         views.layer_group(6, 6)
 
 

@@ -365,6 +365,35 @@ def overlap_null_matrix(masks_by_task: dict, n_perm: int = 1000, seed: int = 0,
     return mean, p95
 
 
+# --- early / middle / late layers ---------------------------------------------------------------------------
+
+LAYER_GROUPS: tuple[str, ...] = ("early", "middle", "late")
+
+
+def layer_groups(n_layers: int) -> np.ndarray:
+    """The third of the depth each layer belongs to (the one definition of "early / middle / late layers", used by
+    the C7 rule and every page): layer ``i`` of ``n`` is in third ``floor(3 i / n)``.
+
+    >>> layer_groups(6).tolist()
+    ['early', 'early', 'middle', 'middle', 'late', 'late']
+    """
+    n_layers = int(n_layers)
+    if n_layers < 1:
+        raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+    return np.array(LAYER_GROUPS)[np.minimum((np.arange(n_layers) * 3) // n_layers, 2)]
+
+
+def layer_group(layer: int, n_layers: int) -> str:
+    """``"early"``, ``"middle"`` or ``"late"`` for layer ``layer`` (0-based) of ``n_layers``.
+
+    >>> layer_group(0, 12), layer_group(4, 12), layer_group(11, 12)
+    ('early', 'middle', 'late')
+    """
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"layer {layer} is not one of the {n_layers} layers (0-based)")
+    return str(layer_groups(n_layers)[layer])
+
+
 # --- m-pruning and importance -----------------------------------------------------------------
 
 def importance_histogram(scores, bins: int = 10, range: tuple[float, float] | None = (0.0, 1.0)):

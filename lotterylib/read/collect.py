@@ -216,7 +216,8 @@ def cell_table(scores: pd.DataFrame, index=("task", "method"), columns=("stage",
     order = [c for c in (("pruned", s) for s in SUBNETWORKS) if c in wide.columns] + \
             [c for c in (("retrained", s) for s in SUBNETWORKS) if c in wide.columns]
     order += [c for c in wide.columns if c not in order]
-    wide = wide.reindex(index=list(dict.fromkeys(map(tuple, scores[index].to_numpy()))), columns=order)
+    keys = scores[index[0]] if len(index) == 1 else map(tuple, scores[index].to_numpy())  # a 1-key index is flat
+    wide = wide.reindex(index=list(dict.fromkeys(keys)), columns=order)
     for col in wide.columns:
         wide[col] = wide[col].fillna(empty.get(col[0] if isinstance(col, tuple) else col, "no run yet"))
     wide.columns = [": ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in wide.columns]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lotterylib.config.plans import Plan
 from lotterylib.model.masking import ones_masks
 from lotterylib.method.metrics import search_metric
 from lotterylib.model.structure import ModelStructure
@@ -45,6 +46,7 @@ class ExplorerModel:
     tokenizer: object = None
     full_batches: list | None = None  # the whole dev set, evaluated on request
     attention_model: object = None  # an eager-attention copy for the attention panel (default: model)
+    fraction: float = 0.9  # the plan's search.fraction: the share of the full score a subnetwork must keep
 
     def __post_init__(self):
         self.subset_batches = self.batches
@@ -165,7 +167,8 @@ def explorer_for_run(run, dev_examples: int | None = 128, attention_examples: in
                 importance = np.asarray(trace[0]["head_scores"])
     attention_batch = run.dev_sample_batches(attention_examples, attention_examples)[0]
     return ExplorerModel(model, batches, run.task, presets, importance, attention_batch, run.tokenizer,
-                         full_batches=run.dev_batches, attention_model=eager.eval())
+                         full_batches=run.dev_batches, attention_model=eager.eval(),
+                         fraction=run.settings.search.fraction)
 
 
 # --- live widgets ------------------------------------------------------------------------------
@@ -250,12 +253,12 @@ class Explorer:
         importance = "n/a" if st.importance is None else f"{st.importance[layer, head]:.3f}"
         weights = st.weights_kept()
         weights = "" if weights is None else f"m-pruning weight mask keeps {weights:.1%} of prunable weights; "
-        ok = self.current >= 0.9 * st.full_score
+        ok = self.current >= st.fraction * st.full_score
         colour = _PASS_COLOUR if ok else _FAIL_COLOUR
         self.status.value = (
             f"<b>{st.metric_name}</b> on {st.n_examples} dev examples: now "
             f"<b style='color:{colour}'>{self.current:.4f}</b> "
-            f"&nbsp; full model {st.full_score:.4f} (same examples) &nbsp; 90 % line {0.9 * st.full_score:.4f} "
+            f"&nbsp; full model {st.full_score:.4f} (same examples) &nbsp; {st.fraction:.0%} line {st.fraction * st.full_score:.4f} "
             f"&nbsp; | {weights}heads kept {heads}/{s.n_layers * s.n_heads}, MLPs kept {mlps}/{s.n_layers} "
             f"&nbsp; | importance of layer {layer} head {head}: {importance} "
             f"&nbsp; <i>({st.last_seconds:.2f} s)</i>")
@@ -400,11 +403,11 @@ def _is_dark(hex_colour: str) -> bool:
     return 0.299 * r + 0.587 * g + 0.114 * b < 128
 
 
-def _score_line(label: str, value: float | None, full: float | None, metric: str) -> str:
+def _score_line(label: str, value: float | None, full: float | None, metric: str, fraction: float) -> str:
     if value is None:
         return f"<p><b>{label}</b>: no score recorded</p>"
     ratio = f" ({value / full:.0%} of the full model)" if full else ""
-    colour = _PASS_COLOUR if full is None or value >= 0.9 * full else _FAIL_COLOUR
+    colour = _PASS_COLOUR if full is None or value >= fraction * full else _FAIL_COLOUR
     return f"<p><b>{label}</b>: {metric} <b style='color:{colour}'>{value:.4f}</b>{ratio}</p>"
 
 
@@ -416,9 +419,10 @@ def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]
     full = read_json(L.finetune_file(plan, task, seed))
     metric = full["search_metric"]
     full_score = full["metrics"][metric]
+    fraction = Plan.load(plan).settings(task).search.fraction
     s = full["structure"]
     labels = ["full model"]
-    views = [_score_line("full model", full_score, None, metric)
+    views = [_score_line("full model", full_score, None, metric, fraction)
              + mask_table_html(np.ones((s["n_layers"], s["n_heads"])), np.ones(s["n_layers"]))]
     pruned = L.pruned_file(plan, task, seed, "s")
     scores = read_json(pruned)["subnetworks"] if pruned.exists() else {}
@@ -430,13 +434,13 @@ def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]
         head, mlp = arrays["head_mask"], arrays["mlp_mask"]
         labels.append(f"s-pruning {sub}")
         value = scores.get(sub, {}).get("metric")
-        views.append(_score_line(f"s-pruning {sub}, pruned (not re-fine-tuned)", value, full_score, metric)
+        views.append(_score_line(f"s-pruning {sub}, pruned (not re-fine-tuned)", value, full_score, metric, fraction)
                      + f"<p>kept: {int(head.sum())} of {head.size} heads, {int(mlp.sum())} of {mlp.size} MLPs</p>"
                      + mask_table_html(head, mlp))
     m_pruned = L.pruned_file(plan, task, seed, "m")
     for sub, rec in (read_json(m_pruned)["subnetworks"].items() if m_pruned.exists() else []):
         labels.append(f"m-pruning {sub}")
-        views.append(_score_line(f"m-pruning {sub}, pruned (not re-fine-tuned)", rec["metric"], full_score, metric)
+        views.append(_score_line(f"m-pruning {sub}, pruned (not re-fine-tuned)", rec["metric"], full_score, metric, fraction)
                      + f"<p>keeps {rec['weights_kept_share']:.1%} of the prunable weights; every head and MLP "
                        "stays. Share kept per layer and module:</p>" + share_table_html(rec["by_layer"]))
     super_good = L.mask_file(plan, task, None, "super", "good")
@@ -445,7 +449,7 @@ def preset_views(plan: str, task: str, seed: int) -> tuple[list[str], list[str]]
         retrained = L.retrain_file(plan, task, seed, "super", "good")
         value = read_json(retrained).get("metric") if retrained.exists() else None
         labels.append("super-survivors")
-        views.append(_score_line("super-survivors, re-fine-tuned", value, full_score, metric)
+        views.append(_score_line("super-survivors, re-fine-tuned", value, full_score, metric, fraction)
                      + f"<p>kept in every seed: {int(arrays['head_mask'].sum())} heads, "
                        f"{int(arrays['mlp_mask'].sum())} MLPs</p>"
                      + mask_table_html(arrays["head_mask"], arrays["mlp_mask"]))

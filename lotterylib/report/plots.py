@@ -329,9 +329,9 @@ def overlap_heatmap(mean: pd.DataFrame, std: pd.DataFrame, null: pd.DataFrame | 
     return fig
 
 
-def trace_lines(df: pd.DataFrame, method: str):
+def trace_lines(df: pd.DataFrame, method: str, fraction: float = 0.9):
     """Pruning traces: score relative to the full model against the size of the subnetwork, one panel per task
-    (GLUE order), one line per seed; the 90 % line dashed; the legend below the panels."""
+    (GLUE order), one line per seed; the plan's ``fraction`` line (search.fraction) dashed; the legend below the panels."""
     data = df[df["method"] == method]
     x, x_label = (("sparsity", "sparsity (share of prunable weights removed)") if method == "m"
                   else ("step", "s-pruning step (importance recomputed each step)"))
@@ -342,7 +342,7 @@ def trace_lines(df: pd.DataFrame, method: str):
         sub = data[data["task"] == task]
         sns.lineplot(sub, x=x, y="relative", hue="seed", style="phase" if method == "s" else None,
                      marker="o", markersize=3, ax=ax, palette=palette, legend=ax is axes[0])
-        ax.axhline(0.9, color=style.THRESHOLD_COLOR, lw=1, ls="--")
+        ax.axhline(fraction, color=style.THRESHOLD_COLOR, lw=1, ls="--")
         ax.set_title(task)
         ax.set_xlabel("")
         ax.set_ylabel("")

@@ -555,10 +555,6 @@ def c6(importance: pd.DataFrame) -> Finding:
                             f"(median share per step {extra['median head share']:.0%})", per_step, extra)
 
 
-def _thirds(n_layers: int) -> np.ndarray:
-    return np.array(["early", "middle", "late"])[np.minimum((np.arange(n_layers) * 3) // n_layers, 2)]
-
-
 def c7(masks: dict, testable: list[str] | None = None) -> Finding:
     """``masks``: {task: {"head_mask": (S, L, H), "mlp_mask": (S, L)}}."""
     rows = []
@@ -567,7 +563,7 @@ def c7(masks: dict, testable: list[str] | None = None) -> Finding:
             continue
         heads = analysis.share_per_layer(m["head_mask"])
         mlps = np.asarray(m["mlp_mask"], dtype=float).mean(0)
-        depth = _thirds(len(heads))
+        depth = analysis.layer_groups(len(heads))
         h = {d: float(heads[depth == d].mean()) for d in ("early", "middle", "late")}
         p = {d: float(mlps[depth == d].mean()) for d in ("early", "middle", "late")}
         rows.append({"task": task, **{f"heads {d}": v for d, v in h.items()}, **{f"MLPs {d}": v for d, v in p.items()},

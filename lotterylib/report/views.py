@@ -82,32 +82,11 @@ def _paper_masks(variant: str, root) -> dict:
     return _cached("paper_masks", None, lambda: pf.paper_masks(variant, root), variant, root)
 
 
-# --- the early / middle / late layers ----------------------------------------------------------------------------
+# --- the early / middle / late layers: lotterylib.read.analysis.layer_groups (the one definition) ----------
 
-LAYER_GROUPS: tuple[str, ...] = ("early", "middle", "late")
-
-
-def layer_groups(n_layers: int) -> np.ndarray:
-    """The third of the depth each layer belongs to, as the scorecard's C7 rule splits them (one definition,
-    :func:`lotterylib.report.scorecard._thirds`): layer ``i`` of ``n`` is in third ``floor(3 i / n)``.
-
-    >>> list(layer_groups(6))
-    ['early', 'early', 'middle', 'middle', 'late', 'late']
-    """
-    from lotterylib.report.scorecard import _thirds
-
-    return _thirds(int(n_layers))
-
-
-def layer_group(layer: int, n_layers: int) -> str:
-    """``"early"``, ``"middle"`` or ``"late"`` for layer ``layer`` (0-based) of ``n_layers``.
-
-    >>> layer_group(0, 12), layer_group(4, 12), layer_group(11, 12)
-    ('early', 'middle', 'late')
-    """
-    if not 0 <= layer < n_layers:
-        raise ValueError(f"layer {layer} is not one of the {n_layers} layers (0-based)")
-    return str(layer_groups(n_layers)[layer])
+LAYER_GROUPS = analysis.LAYER_GROUPS
+layer_groups = analysis.layer_groups
+layer_group = analysis.layer_group
 
 
 # --- tables as every page shows them ---------------------------------------------------------------------------
@@ -908,7 +887,8 @@ def trace_figures(plan: Plan | str):
     from lotterylib.report import plots
 
     trace = collect.traces(plan)
-    figs = [plots.trace_lines(trace, m) for m in ("m", "s") if len(trace) and m in set(trace["method"])]
+    figs = [plots.trace_lines(trace, m, fraction=search_fraction(plan)) for m in ("m", "s")
+            if len(trace) and m in set(trace["method"])]
     if not figs:
         return _say("*No search traces in this plan's results yet.*")
     return figs
