@@ -375,7 +375,11 @@ rule swap:
 # papermill writes the executed notebook into logs/ first (kept there when it fails) and only a successful run is
 # copied to book/figures/, the folder the book renders (not committed).
 
-# (papermill tags its injected-parameters cell with that tag only: lotterylib.report.views hides it from the page)
+# papermill tags its injected-parameters cell with that tag only: lotterylib.report.views hides it from the page.
+FIGURE_SHELL = (_ENV + _PAPERMILL + " {input.notebook} {log} --cwd notebooks/figures -p plan {SH_PLAN} && "
+                "{SH_PYTHON} -m lotterylib.report.views {log} && cp {log} {output}")
+
+
 rule figure:
     """Execute one figure notebook on the plan's results."""
     input:
@@ -384,8 +388,7 @@ rule figure:
     output: "book/figures/{name}.ipynb"
     log: f"{LOGS}/{P}/figures/{{name}}.ipynb"
     threads: 1
-    shell: (_ENV + _PAPERMILL + " {input.notebook} {log} --cwd notebooks/figures -p plan {SH_PLAN} && "
-            "{SH_PYTHON} -m lotterylib.report.views {log} && cp {log} {output}")
+    shell: FIGURE_SHELL
 
 
 rule figures:
