@@ -147,7 +147,7 @@ def test_the_90_percent_rule_comes_from_the_plan(tmp_path):
 
 def test_rerun_command_mirrors_the_snakefiles_figure_rule():
     snakefile = (REPO / "Snakefile").read_text()
-    rule = snakefile[snakefile.index("rule figure:"):snakefile.index("rule figures:")]
+    rule = snakefile[snakefile.index("FIGURE_SHELL = "):snakefile.index("rule figures:")]  # its command and rule
     assert "--cwd notebooks/figures -p plan" in rule and "-m papermill" in snakefile
     line = views.rerun_command("fig5_overlap", "demo")
     assert "make book PLAN=demo" in line
@@ -198,9 +198,7 @@ def test_traces_table_has_one_row_per_search(plan):
 
 
 @pytest.mark.parametrize("plan", PLANS)
-def test_fig3_shares_are_shares(plan):
-    low = views.fig3_low_share(plan)
-    assert low.empty or low["share below"].between(0, 1).all()
+def test_fig3_first_step_table(plan):
     first = views.fig3_first_step_table(plan)
     assert first.empty or (first["min"] <= first["max"]).all()
 
@@ -211,7 +209,6 @@ def test_fig5_pairs(plan):
     k = len(views.fig5_overlap(plan, n_perm=20)["tasks"])
     assert len(pairs) == k * (k - 1) // 2
     assert (pairs["chance mean"] <= pairs["chance 95th percentile"] + 1e-9).all()
-    assert f"of {len(pairs)}" in views.fig5_text(plan, n_perm=20)
 
 
 @pytest.mark.parametrize("plan", PLANS)
@@ -219,7 +216,7 @@ def test_stability_tables(plan):
     table = views.stability_table(plan)
     if "Fleiss kappa" in table:
         assert table["Fleiss kappa"].dropna().between(-1, 1).all()
-        assert table["p"].dropna().between(0, 1).all()
+        assert table["p (heads+MLPs)"].dropna().between(0, 1).all()
     pairs = views.stability_pairs_table(plan)
     assert pairs.empty or next(iter(pairs.columns)) == "task"
 
@@ -253,7 +250,7 @@ def test_paper_texts_state_the_published_counts():
     assert "17 of 18" in views.paper_table2_text(root).replace("**", "")
     pairs = views.paper_overlap_pairs_table(root, n_perm=50)
     assert len(pairs) == 36
-    assert f"of {len(pairs)}" in views.paper_overlap_takeaway("heads_mlps", root, n_perm=50)
+    assert f"of {len(pairs)}" in views.paper_overlap_takeaway("heads", root, n_perm=50)
 
 
 # --- the notebooks ---------------------------------------------------------------------------------------------

@@ -565,36 +565,6 @@ def fig3_histogram(plan: Plan | str):
     return plots.importance_histogram(scores)
 
 
-def fig3_low_share(plan: Plan | str, threshold: float | None = None) -> pd.DataFrame:
-    """Per kind (head, MLP): the share of normalised importance scores below ``threshold`` (the scorecard's
-    C6 threshold by default), over every task x seed x step evaluation of the plan."""
-    from lotterylib.report.scorecard import LOW_IMPORTANCE
-
-    threshold = LOW_IMPORTANCE if threshold is None else threshold
-    scores = _importance(plan)
-    if not len(scores):
-        return pd.DataFrame(columns=["kind", "share below", "scores", "evaluations"])
-    rows = []
-    for kind, part in scores.groupby("kind"):
-        rows.append({"kind": kind, "share below": float((part["score"] < threshold).mean()), "scores": len(part),
-                     "evaluations": len(part[["task", "seed", "step"]].drop_duplicates())})
-    return pd.DataFrame(rows)
-
-
-def fig3_low_text(plan: Plan | str) -> str:
-    """The sentence under the histogram, from the same numbers (every task of the plan)."""
-    from lotterylib.report.scorecard import LOW_IMPORTANCE
-
-    low = fig3_low_share(plan).set_index("kind")
-    if low.empty:
-        return "*No s-pruning traces in this plan's results yet.*"
-    kinds = {"head": "heads", "mlp": "MLPs"}
-    parts = [f"{kinds.get(k, k)} **{low.loc[k, 'share below']:.0%}**" for k in ("head", "mlp") if k in low.index]
-    n = int(_importance(plan)[["task", "seed", "step"]].drop_duplicates().shape[0])
-    return (f"Share of scores below {LOW_IMPORTANCE}: {', '.join(parts)} (over {n} task x seed x step evaluations of "
-            "every task of the plan; the verdict counts the testable ones).")
-
-
 def fig3_first_step_table(plan: Plan | str) -> pd.DataFrame:
     """Per task, the distribution of the heads' scores at the first step (the full fine-tuned model)."""
     scores = _importance(plan)
@@ -646,14 +616,6 @@ def fig5_pairs_table(plan: Plan | str, n_perm: int = 1000) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fig5_text(plan: Plan | str, n_perm: int = 1000) -> str:
-    pairs = fig5_pairs_table(plan, n_perm)
-    if pairs.empty:
-        return "*Overlaps need s-pruning masks of at least two tasks.*"
-    return (f"Pairs of tasks whose overlap exceeds the 95th percentile of chance: **{int(pairs['above chance'].sum())} "
-            f"of {len(pairs)}** (every task of the plan; the scorecard counts the testable ones).")
-
-
 # --- stability ---------------------------------------------------------------------------------------------------
 
 
@@ -670,8 +632,9 @@ def _stability(plan, alpha: float):
                 summary = analysis.similar_pairs_summary(pairs)
                 heads_only = m["head_mask"].reshape(len(m["head_mask"]), -1)
                 row.update({"Fleiss kappa": analysis.fleiss_kappa_over_seeds(heads_only),
-                            "kappa, heads+MLPs": analysis.fleiss_kappa_over_seeds(comp), "Cochran Q": q.statistic,
-                            "p": q.pvalue, "similar pairs": f"{summary['n_similar']}/{summary['n_pairs']}",
+                            "kappa, heads+MLPs": analysis.fleiss_kappa_over_seeds(comp),
+                            "Cochran Q (heads+MLPs)": q.statistic, "p (heads+MLPs)": q.pvalue,
+                            "similar pairs": f"{summary['n_similar']}/{summary['n_pairs']}",
                             "mean Jaccard": summary["mean_jaccard"]})
             rows.append(row)
         return pd.DataFrame(rows), pairs_by_task
@@ -697,7 +660,8 @@ def one_seed_text(plan: Plan | str) -> str:
 
 
 def stability_table(plan: Plan | str, alpha: float = 0.05) -> pd.DataFrame:
-    """Per task: seeds, Fleiss' kappa (heads; heads and MLPs), Cochran's Q over seeds, similar pairs, Jaccard."""
+    """Per task: seeds, Fleiss' kappa (heads; heads and MLPs), Cochran's Q over seeds (on the heads and MLPs together,
+    unlike :func:`lotterylib.report.statistics.c8_cochran`, which counts heads only), similar pairs, Jaccard."""
     return _stability(plan, alpha)[0]
 
 
@@ -741,21 +705,6 @@ def stability_kappa_figure(plan: Plan | str, alpha: float = 0.05):
     return plots.kappa_points(table, kappa_range(), {"Fleiss kappa": "o", "kappa, heads+MLPs": "s"})
 
 
-def stability_kappa_text(plan: Plan | str, alpha: float = 0.05) -> str:
-    table = stability_table(plan, alpha)
-    if table.empty or "Fleiss kappa" not in table:
-        return "*Kappa needs masks of at least two seeds of a task.*"
-    k = table["Fleiss kappa"].dropna()
-    if k.empty:
-        return ("Fleiss' kappa is undefined on every task so far: on each, every seed keeps every head or every seed "
-                "prunes every head, so there is no disagreement to measure.")
-    lo, hi = kappa_range()
-    inside = int(((k >= lo) & (k <= hi)).sum())
-    return (f"Fleiss' kappa on the heads ranges from **{k.min():.2f}** to **{k.max():.2f}** over {len(k)} tasks "
-            f"({inside} inside the paper's {lo}-{hi}; every task of the plan with two seeds, the verdict counts the "
-            "testable ones).")
-
-
 # --- attention_patterns ------------------------------------------------------------------------------------------
 
 
@@ -777,6 +726,11 @@ def _gallery(plan):
     from lotterylib.read import pattern_data
 
     return _cached("gallery", plan, lambda: pattern_data.load_gallery(plan, _rules()))
+
+
+def gallery(plan: Plan | str):
+    """The plan's gallery of raw attention maps, typed by the page's rules (the one the gallery figure draws)."""
+    return _gallery(plan)
 
 
 def gallery_counts_table(plan: Plan | str) -> pd.DataFrame:
@@ -1109,6 +1063,8 @@ def paper_overlap_example_text(root=None, n_perm: int = 1000) -> str:
 
 
 def paper_overlap_chance_text(root=None, n_perm: int = 1000) -> str:
+    """What the count of pairs above chance (:func:`lotterylib.report.statistics.paper_c9_overlap`, printed above it)
+    leaves out: WNLI, and how large the excess over chance is (observed / chance, pairs without WNLI)."""
     from lotterylib.report import paper_figures as pf
 
     pairs = paper_overlap_pairs_table(root, n_perm)
@@ -1116,13 +1072,11 @@ def paper_overlap_chance_text(root=None, n_perm: int = 1000) -> str:
     wnli = pf.degenerate_seeds(_paper_masks("heads_mlps", root), "WNLI")
     ratio = real["observed / chance"]
     return (
-        f"**{int(pairs['above chance'].sum())} of {len(pairs)}** task pairs share more heads than the 95th percentile "
-        f"of chance ({int(real['above chance'].sum())} of {len(real)} without WNLI, whose overlaps are fixed by its "
-        f"degenerate masks: nothing kept in {int(wnli['pruned everything'].sum())} seeds, every head in "
-        f"{int(wnli['kept every head'].sum())}). The excess is modest: observed / chance "
-        f"is {ratio.median():.2f} at the median (from {ratio.min():.2f} to {ratio.max():.2f}), so most of each count "
-        "in Figure 5 is what any two subnetworks of those sizes would share. Claim C9 holds, weakly: tasks share "
-        "somewhat more heads than chance, far from the same heads.")
+        f"WNLI's pairs are not counted: their overlaps are fixed by its degenerate masks (nothing kept in "
+        f"{int(wnli['pruned everything'].sum())} seeds, every head in {int(wnli['kept every head'].sum())}). The "
+        f"excess is modest: observed / chance is {ratio.median():.2f} at the median over the pairs without WNLI (from "
+        f"{ratio.min():.2f} to {ratio.max():.2f}), so most of each count in Figure 5 is what any two subnetworks of "
+        "those sizes would share: tasks share somewhat more heads than chance, far from the same heads.")
 
 
 def ours_overlap_table(plan: Plan | str, n_perm: int = 1000) -> pd.DataFrame:
@@ -1722,13 +1676,16 @@ def paper_qnli_takeaway(root=None) -> str:
             "in none.")
 
 
-def paper_overlap_takeaway(variant: str = "heads_mlps", root=None, n_perm: int = 1000) -> str:
+def paper_overlap_takeaway(variant: str = "heads", root=None, n_perm: int = 1000) -> str:
+    """The caption of the appendix variant (heads pruned alone), whose pairs above chance are marked *; claim C9's
+    count is :func:`lotterylib.report.statistics.paper_c9_overlap` (heads pruned with the MLPs)."""
     t = paper_overlap(variant, root, n_perm)
     mean, p95 = t["mean"], t["null_p95"]
     tasks = list(mean.index)
     pairs = [(a, b) for i, a in enumerate(tasks) for b in tasks[i + 1:]]
     above = sum(bool(mean.loc[a, b] > p95.loc[a, b]) for a, b in pairs)
-    return f"{above} of {len(pairs)} task pairs share more heads than the 95th percentile of chance (marked *)."
+    return (f"Pairs marked * exceed the 95th percentile of chance: {above} of {len(pairs)}, every task of the "
+            "published data, WNLI included (the appendix variant, not claim C9's count).")
 
 
 def paper_jaccard_takeaway(root=None, n_perm: int = 1000) -> str:
