@@ -65,3 +65,21 @@ def test_the_effect_is_paired_by_seed_and_judged_by_the_one_rule(plans):
     assert table.loc["RTE", "n"] == 0
     sentence = rounding.rounding_sentence("p16")
     assert "MRPC -0.013 acc" in sentence and "n=3" in sentence and "1 of 2 tasks have no paired run yet" in sentence
+
+
+def test_paired_scores_and_their_figure(plans):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lotterylib.report import plots
+
+    for seed in (1337, 42):
+        _finetune("p16_float32", "RTE", seed, 0.6)
+        _finetune("p16", "RTE", seed, 0.58)
+        _finetune("p16_float32", "MRPC", seed, 0.7)
+    _finetune("p16", "MRPC", 1337, 0.71)
+    pairs = rounding.paired_scores("p16")
+    assert sorted(map(tuple, pairs[["task", "seed"]].to_numpy())) == [("MRPC", 1337), ("RTE", 42), ("RTE", 1337)]
+    fig = plots.rounding_pairs(pairs)
+    assert [ax.get_title().split()[0] for ax in fig.axes] == ["MRPC", "RTE"]  # GLUE order
+    assert rounding.paired_scores("p32").empty

@@ -95,3 +95,17 @@ def rounding_view(plan: Plan | str) -> pd.DataFrame:
                      "float32 weights": f"{row.float32_mean:.3f}", "float16 weights": f"{row.float16_mean:.3f}",
                      "float16 - float32 (95 % interval)": f"{row.difference:+.3f}{interval}", "verdict": row.verdict})
     return pd.DataFrame(rows)
+
+
+def paired_scores(plan: Plan | str) -> pd.DataFrame:
+    """One row per (task, seed) run in both plans: ``float32`` and ``float16`` full-model scores and the metric."""
+    plan = _plan(plan)
+    other = companion(plan)
+    if other is None:
+        return pd.DataFrame(columns=["task", "seed", "metric", "float32", "float16"])
+    a, b = collect.full_scores(other), collect.full_scores(plan)
+    if not len(a) or not len(b):
+        return pd.DataFrame(columns=["task", "seed", "metric", "float32", "float16"])
+    both = a[["task", "seed", "metric", "score"]].merge(b[["task", "seed", "score"]], on=["task", "seed"],
+                                                        suffixes=("_32", "_16"))
+    return both.rename(columns={"score_32": "float32", "score_16": "float16"})

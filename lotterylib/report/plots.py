@@ -600,3 +600,23 @@ def masks_by_seed(masks_by_task: dict[str, dict], max_tasks: int | None = None):
                           aspect=12)
     fig.suptitle("good s-pruning masks, seed by seed (rows: layers; last column: MLP)")
     return fig
+
+
+def rounding_pairs(pairs: pd.DataFrame):
+    """The full model's dev score from float16-rounded against unrounded pre-trained weights, one panel per task
+    (GLUE order), one dot per seed; on the diagonal the rounding changed nothing."""
+    tasks = task_order(pairs["task"])
+    fig, axes = style.subplots(1, max(len(tasks), 1), height=2.8)
+    for ax, task in zip(axes.ravel(), tasks):
+        sub = pairs[pairs["task"] == task]
+        low = float(min(sub["float32"].min(), sub["float16"].min()))
+        high = float(max(sub["float32"].max(), sub["float16"].max()))
+        pad = max(0.01, 0.1 * (high - low))
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color=style.THRESHOLD_COLOR, lw=1, ls="--")
+        ax.scatter(sub["float32"], sub["float16"], color=style.OURS_COLOR, s=25, zorder=3)
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_title(f"{task} ({sub['metric'].iloc[0]}, n = {len(sub)})")
+        ax.set_xlabel("float32 weights")
+        ax.set_ylabel("float16 weights")
+    return fig

@@ -929,11 +929,15 @@ def claim_table(finding: Finding) -> pd.DataFrame:
             out.insert(7, "pruned good / full", [_num(x) if np.isfinite(x) else "no pruned score"
                                                  for x in t["pruned good / full"]])
         return out
-    why_empty = (lambda i: f"not computed: {t['note'].iloc[i]}" if "note" in t and t["note"].iloc[i]
-                 else "not computed (no runs)")
+    def note(i: int) -> str:
+        """The row's note, or "" (a missing note is NaN in a table with some notes)."""
+        value = t["note"].iloc[i] if "note" in t else ""
+        return value if isinstance(value, str) else ""
+
+    why_empty = (lambda i: f"not computed: {note(i)}" if note(i) else "not computed (no runs)")
     for col in t.columns:
         if col == "ok":
-            t[col] = [("not counted" + (f": {t['note'].iloc[i]}" if "note" in t and t["note"].iloc[i] else "")
+            t[col] = [("not counted" + (f": {note(i)}" if note(i) else "")
                        if v is None or (isinstance(v, float) and not np.isfinite(v)) else _cell_text(v))
                       for i, v in enumerate(t[col])]
         elif col in P_COLUMNS:
