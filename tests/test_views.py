@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 FIGURES = REPO / "notebooks" / "figures"
 NOTEBOOKS = sorted(p.stem for p in FIGURES.glob("*.ipynb"))
 # Pages without a verdict box: the scorecard (its own tally), the explorer and the benchmarks (no claim).
-NO_VERDICT = {"scorecard", "explorer", "engine_benchmark", "weights_rounding"}
+NO_VERDICT = {"scorecard", "explorer", "engine_benchmark"}
 # Notebooks other engineers own and are writing (the scorecard; the float16 rounding page): their shape is checked
 # where they are written, until they move to views too.
-OTHERS = {"scorecard", "weights_rounding"}
+OTHERS = {"scorecard"}
 PLANS = ("demo", "smoke")
 
 
