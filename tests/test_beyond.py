@@ -233,7 +233,7 @@ def test_compare_unpaired_is_welchs_interval_under_the_same_rule():
     assert c.gap == pytest.approx(a.mean() - b.mean()) and c.tau == pytest.approx(0.1 * a.mean())
     assert c.verdict == INCONCLUSIVE  # [0.02, 0.14] straddles tau = 0.081
     assert beyond.compare_unpaired(0.8, 0.01, 5, 0.5, 0.01, 5).verdict == WORSE
-    assert beyond.compare_unpaired(0.8, 0.01, 1, 0.5, 0.01, 1).label == "inconclusive at 1 seeds"
+    assert beyond.compare_unpaired(0.8, 0.01, 1, 0.5, 0.01, 1).label == "inconclusive at 1 seed"
     assert beyond.compare_unpaired(0.8, 0.01, 5, np.nan, np.nan, 0).n == 0
 
 

@@ -43,7 +43,8 @@ class Comparison:
     @property
     def label(self) -> str:
         """The verdict as a reader sees it: "on par", "worse" or "inconclusive at 3 seeds"."""
-        return f"{INCONCLUSIVE} at {self.n} seeds" if self.verdict == INCONCLUSIVE else self.verdict
+        return (f"{INCONCLUSIVE} at {self.n} seed{'' if self.n == 1 else 's'}" if self.verdict == INCONCLUSIVE
+                else self.verdict)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "label": self.label}
