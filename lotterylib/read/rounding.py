@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lotterylib.config.plans import PLANS_DIR, Plan
+from lotterylib.method.metrics import reported_metric
 from lotterylib.read import collect
 from lotterylib.read.compare import compare
 
@@ -33,6 +34,20 @@ def companion(plan: Plan | str) -> Plan | None:
     return Plan.load(path) if path.exists() else None
 
 
+def paired_scores(plan: Plan | str) -> pd.DataFrame:
+    """One row per (task, seed) run in both plans: ``float32`` and ``float16`` full-model scores and the metric."""
+    plan = _plan(plan)
+    other = companion(plan)
+    if other is None:
+        return pd.DataFrame(columns=["task", "seed", "metric", "float32", "float16"])
+    a, b = collect.full_scores(other), collect.full_scores(plan)
+    if not len(a) or not len(b):
+        return pd.DataFrame(columns=["task", "seed", "metric", "float32", "float16"])
+    both = a[["task", "seed", "metric", "score"]].merge(b[["task", "seed", "score"]], on=["task", "seed"],
+                                                        suffixes=("_32", "_16"))
+    return both.rename(columns={"score_32": "float32", "score_16": "float16"})
+
+
 def rounding_effect(plan: Plan | str) -> pd.DataFrame:
     """Per task of the companion plan: paired seeds ``n``, the mean full-model score from float32 and from
     float16 weights, the mean difference float16 - float32 with its 95 % interval (``low``, ``high``) and the
@@ -41,17 +56,14 @@ def rounding_effect(plan: Plan | str) -> pd.DataFrame:
     other = companion(plan)
     if other is None:
         return pd.DataFrame(columns=COLUMNS)
-    rounded, unrounded = collect.full_scores(plan), collect.full_scores(other)
+    pairs = paired_scores(plan)
     rows = []
     for task in other.tasks:
-        a = unrounded[unrounded["task"] == task].set_index("seed")["score"] if len(unrounded) else pd.Series(dtype=float)
-        b = rounded[rounded["task"] == task].set_index("seed")["score"] if len(rounded) else pd.Series(dtype=float)
-        judged = compare(a, b)
-        metric = unrounded.loc[unrounded["task"] == task, "metric"].iloc[0] if task in set(unrounded.get("task", [])) \
-            else None
-        rows.append({"task": task, "metric": metric, "n": judged.n, "float32_mean": judged.reference_mean,
-                     "float16_mean": judged.other_mean, "difference": -judged.gap, "low": -judged.high,
-                     "high": -judged.low, "verdict": judged.label})
+        sub = pairs[pairs["task"] == task]
+        judged = compare(sub["float32"].to_numpy(float), sub["float16"].to_numpy(float))
+        rows.append({"task": task, "metric": reported_metric(task), "n": judged.n,
+                     "float32_mean": judged.reference_mean, "float16_mean": judged.other_mean,
+                     "difference": -judged.gap, "low": -judged.high, "high": -judged.low, "verdict": judged.label})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -96,16 +108,3 @@ def rounding_view(plan: Plan | str) -> pd.DataFrame:
                      "float16 - float32 (95 % interval)": f"{row.difference:+.3f}{interval}", "verdict": row.verdict})
     return pd.DataFrame(rows)
 
-
-def paired_scores(plan: Plan | str) -> pd.DataFrame:
-    """One row per (task, seed) run in both plans: ``float32`` and ``float16`` full-model scores and the metric."""
-    plan = _plan(plan)
-    other = companion(plan)
-    if other is None:
-        return pd.DataFrame(columns=["task", "seed", "metric", "float32", "float16"])
-    a, b = collect.full_scores(other), collect.full_scores(plan)
-    if not len(a) or not len(b):
-        return pd.DataFrame(columns=["task", "seed", "metric", "float32", "float16"])
-    both = a[["task", "seed", "metric", "score"]].merge(b[["task", "seed", "score"]], on=["task", "seed"],
-                                                        suffixes=("_32", "_16"))
-    return both.rename(columns={"score_32": "float32", "score_16": "float16"})
