@@ -2,6 +2,7 @@
 and the answer are built from the same findings, and the executed book pages (if built) print the functions'
 sentences."""
 
+import html
 import json
 import re
 from pathlib import Path
@@ -151,7 +152,9 @@ def _markdown_outputs(nb: dict) -> list[str]:
             data = o.get("data", {})
             for kind in ("text/markdown", "text/html"):
                 if kind in data:
-                    out.append("".join(data[kind]) if isinstance(data[kind], list) else data[kind])
+                    text = "".join(data[kind]) if isinstance(data[kind], list) else data[kind]
+                    # A table's cells are HTML-escaped ("p &lt; 0.001"); the reader sees the sentence itself.
+                    out.append(html.unescape(text) if kind == "text/html" else text)
     return out
 
 
