@@ -168,7 +168,7 @@ def test_beyond_the_paper_stages(roots, finetuned, stage, params):
         execute(roots, "prune", "prune_s", seed=SEED, method="s")
     label = f"{stage}_{params['variant']}"
     execute(roots, stage, label, seed=SEED, **params)
-    folder = run_dir(roots) / (f"lottery/f0.50_bad" if stage == "lottery" else f"swap/{params['variant']}")
+    folder = run_dir(roots) / ("lottery/f0.50_bad" if stage == "lottery" else f"swap/{params['variant']}")
     out = read_json(folder / "metrics.json")
     assert out["experiment"] == stage and out["variant"] == params["variant"]
     if "metrics" in out:

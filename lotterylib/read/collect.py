@@ -125,21 +125,32 @@ def device_statement(plan: Plan | str) -> str:
     return "; ".join(parts)
 
 
+#: The columns of :func:`full_scores` (also when no fine-tune is on file yet).
+FULL_COLUMNS = ["task", "seed", "metric", "score", "search_metric", "search_score", "majority", "train_seconds",
+                "n_train", "n_dev", "structure"]
+
+
 def full_scores(plan: Plan | str) -> pd.DataFrame:
     """One row per (task, seed): the full fine-tuned model's reported and search metrics."""
     plan = _plan(plan)
+    return full_scores_of(plan.name, plan.tasks, plan.seeds)
+
+
+def full_scores_of(plan_name: str, tasks, seeds) -> pd.DataFrame:
+    """:func:`full_scores` for the given tasks and seeds of the results folder ``plan_name``."""
     rows = []
-    for task in plan.tasks:
-        for seed in plan.seeds:
-            data = _read(L.finetune_file(plan.name, task, seed))
+    for task in tasks:
+        for seed in seeds:
+            data = _read(L.finetune_file(plan_name, task, seed))
             if data is None:
                 continue
             rep, srch = reported_metric(task), search_metric(task)
             rows.append({"task": task, "seed": seed, "metric": rep, "score": data["metrics"][rep],
-                         "search_metric": srch, "search_score": data["metrics"][srch],
+                         "search_metric": srch, "search_score": data["metrics"].get(srch),
                          "majority": data["majority_baseline"][rep], "train_seconds": data.get("train_seconds"),
-                         "n_train": data["n_train"], "n_dev": data["n_dev"]})
-    return pd.DataFrame(rows)
+                         "n_train": data.get("n_train"), "n_dev": data.get("n_dev"),
+                         "structure": data.get("structure")})
+    return pd.DataFrame(rows, columns=FULL_COLUMNS)
 
 
 def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from lotterylib.read import collect
 from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
 from lotterylib.read.paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
 from lotterylib.config.plans import Plan
@@ -184,18 +185,10 @@ def s_runs(plan) -> pd.DataFrame:
 
 
 def full_runs(plan) -> pd.DataFrame:
-    """One row per (task, seed) with a fine-tuned full model: metric, score, majority, structure."""
+    """One row per (task, seed) of the scope with a fine-tuned full model: metric, score, majority, structure."""
     scope = plan if isinstance(plan, Scope) else Scope.of(plan)
-    rows = []
-    for task in scope.tasks:
-        for seed in scope.seeds:
-            data = _read(L.finetune_file(scope.plan, task, seed))
-            if data is None:
-                continue
-            metric = data["reported_metric"]
-            rows.append({"task": task, "seed": seed, "metric": metric, "score": data["metrics"][metric],
-                         "majority": data["majority_baseline"][metric], "structure": data.get("structure")})
-    return pd.DataFrame(rows, columns=["task", "seed", "metric", "score", "majority", "structure"])
+    full = collect.full_scores_of(scope.plan, scope.tasks, scope.seeds)
+    return full[["task", "seed", "metric", "score", "majority", "structure"]]
 
 
 def good_masks(plan) -> pd.DataFrame:

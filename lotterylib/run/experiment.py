@@ -324,6 +324,16 @@ def _evaluate_subnetworks(run: Run, model, masks_by_sub: dict, kind: str, folder
     return out
 
 
+def _record_search(run: Run, result, folder: Path, full: float) -> dict | None:
+    """Write a search's summary and trace; the stage's answer when it has no subnetwork to go on with, else None."""
+    summary = {**result.summary(), "trace": result.trace}
+    write_json(folder / L.SEARCH, summary, run.config())
+    if result.skipped:
+        return {"skipped": result.skipped}
+    reason = no_subnetwork_reason(summary)
+    return _no_subnetwork(run, folder, full, reason) if reason else None
+
+
 def _no_subnetwork(run: Run, folder: Path, full: float, reason: str) -> dict:
     write_json(folder / L.PRUNED, {"full_metric": full, "no_subnetwork": reason, "subnetworks": {}},
                run.config())
@@ -356,12 +366,9 @@ def _s_search(run: Run, model, full: float, folder: Path) -> dict:
         progress=(lambda r: _log(run, f"s step {r['step']} {r['phase']}: {r['metric']:.4f} "
                                       f"{'ok' if r['passed'] else 'stop'}")) if run.progress else None,
     )
-    summary = {**result.summary(), "trace": result.trace}
-    write_json(folder / L.SEARCH, summary, run.config())
-    if result.skipped:
-        return {"skipped": result.skipped}
-    if no_subnetwork_reason(summary):
-        return _no_subnetwork(run, folder, full, no_subnetwork_reason(summary))
+    stopped = _record_search(run, result, folder, full)
+    if stopped:
+        return stopped
     masks = draw_structured(run, result.head_mask, result.mlp_mask, s, folder)
     pruned = _evaluate_subnetworks(run, model, masks, "structured", folder)
     for sub, (head, mlp) in masks.items():
@@ -424,12 +431,9 @@ def _m_search(run: Run, model, full: float, folder: Path) -> dict:
         progress=(lambda r: _log(run, f"m step {r['step']} sparsity {r['sparsity']:.3f}: {r['metric']:.4f}"))
         if run.progress else None,
     )
-    summary = {**result.summary(), "trace": result.trace}
-    write_json(folder / L.SEARCH, summary, run.config())
-    if result.skipped:
-        return {"skipped": result.skipped}
-    if no_subnetwork_reason(summary):
-        return _no_subnetwork(run, folder, full, no_subnetwork_reason(summary))
+    stopped = _record_search(run, result, folder, full)
+    if stopped:
+        return stopped
     masks = {sub: weight_subnetwork(sub, result.weight_mask, weights, seed=run.seed, task=run.task)
              for sub in SUBNETWORKS}
     _save_m_masks(run, masks, s)
