@@ -72,6 +72,16 @@ def test_format_table_words_numbers_p_values_and_reasons():
     assert not out.isin(["nan", "None", ""]).any().any()
 
 
+def test_a_blank_note_says_nothing_and_a_missing_score_says_why():
+    table = pd.DataFrame({"task": ["CoLA", "RTE"], "why not": ["", "constant predictors"], "score": [0.3, np.nan]})
+    out = views.format_table(table)
+    assert list(out["why not"]) == [views.NOTHING, "constant predictors"]  # testable: nothing to say, no run missing
+    assert list(out["score"]) == ["0.300", views.NO_RUN]
+    # a reason given for the column wins over the rule
+    assert list(views.format_table(table, empty={"why not": "testable"})["why not"]) == ["testable",
+                                                                                        "constant predictors"]
+
+
 def test_format_table_drops_a_plain_index_and_keeps_a_named_one():
     named = _table().set_index("task")
     assert next(iter(views.format_table(named).columns)) == "task"

@@ -31,6 +31,7 @@ from lotterylib.report.views._common import (  # noqa: F401
     HEADERS,
     LAYER_GROUPS,
     NO_RUN,
+    NOTHING,
     OURS_OVERLAP_EMPTY,
     OURS_STABILITY_EMPTY,
     PAIRS_EMPTY,

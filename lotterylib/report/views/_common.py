@@ -70,6 +70,8 @@ layer_group = analysis.layer_group
 
 
 NO_RUN = "no run yet"
+#: A blank cell of a column of words (a note, a reason): nothing to say there.
+NOTHING = "–"
 
 
 # Column names the library uses, as a reader reads them (other snake_case names: underscores become spaces).
@@ -148,7 +150,8 @@ def format_table(df: pd.DataFrame, empty: str | Mapping[str, str] = NO_RUN, deci
     """The table as text, cell by cell, as :func:`show_table` shows it: a named or multi-level index becomes
     columns (a plain 0..n-1 index is dropped), headers in words (:func:`header`), numbers with ``decimals``
     decimals (whole-number columns without ``.0``), p-values as "p < 0.001" / "p = 0.012", booleans as yes / no,
-    and every empty cell replaced by the reason it is empty (``empty``: one phrase, or one per column)."""
+    and every empty cell replaced by the reason it is empty (``empty``: one phrase, or one per column). A column of
+    words only (a note, a reason) shows a blank cell as "–": nothing to say, not a missing run."""
     if hasattr(df, "data") and not isinstance(df, pd.DataFrame):  # a pandas Styler
         df = df.data
     df = df.copy()
@@ -164,9 +167,14 @@ def format_table(df: pd.DataFrame, empty: str | Mapping[str, str] = NO_RUN, deci
         finite = pd.to_numeric(values, errors="coerce") if numeric else None
         integer = bool(numeric and finite.dropna().size and np.all(np.mod(finite.dropna(), 1) == 0))
         p_col = bool(_P_COLUMN.match(str(col)))
+        # A column of words only (a note, a reason) has nothing to say where it is blank: no run is missing there.
+        words = (len(values) > 0 and all(isinstance(x, str) for x in values)
+                 and not (isinstance(empty, Mapping) and col in empty))
         cells = []
         for x in values:
-            if _is_missing(x):
+            if words and not x.strip():
+                cells.append(NOTHING)
+            elif _is_missing(x):
                 cells.append(reason)
             elif p_col and isinstance(x, (float, int, np.floating, np.integer)) and not isinstance(x, (bool, np.bool_)):
                 cells.append(p_value_text(x))
