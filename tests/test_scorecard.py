@@ -287,3 +287,29 @@ def test_claim_tables_format_p_values_and_say_why_a_cell_is_empty():
     assert shown["Fleiss' kappa (heads)"].iloc[1] == "not computed: one seed"
     assert shown["rule met"].iloc[1] == "not counted: one seed"
     assert not shown.isin(["nan", ""]).drop(columns="note").any().any()
+
+
+def test_a_claim_whose_runs_the_grid_has_not_computed_is_pending_not_untestable(tmp_path, monkeypatch):
+    from lotterylib.store import layout as L
+
+    monkeypatch.setenv("LOTTERY_RESULTS", str(tmp_path))
+    untestable = sc.Finding(sc.UNTESTABLE, "1 testable task with the results this rule needs (2 needed)")
+
+    def write(task, seed, method, sub):
+        path = L.retrain_file("smoke", task, seed, method, sub)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+
+    for seed in (1337, 42):
+        write("MRPC", seed, "s", "good")
+    write("MRPC", 1337, "s", "random")
+    assert sc.expected_retrains("smoke", "C3", ["MRPC"]) == (3, 4)  # s good and s random x 2 seeds
+    pending = sc._pending("smoke", "C3", untestable, ["MRPC"])
+    assert pending.verdict is sc.PENDING and "3 of the 4 re-fine-tunes" in pending.evidence
+    assert sc._pending("smoke", "C3", sc.Finding(sc.HOLDS, "x"), ["MRPC"]).verdict is sc.HOLDS  # a finding stays
+    write("MRPC", 42, "s", "random")
+    assert sc._pending("smoke", "C3", untestable, ["MRPC"]) is untestable  # the grid is complete: a real limit
+
+    rows = [sc.ClaimRow("C2", "", "", "", None, False, "", sc.PENDING, "", ""),
+            sc.ClaimRow("C3", "", "", "", None, False, "", sc.HOLDS, "", "")]
+    assert sc.tally_text(rows) == "1 of 2 claims holds, 0 do not, 1 is not yet computed"

@@ -69,6 +69,7 @@ from lotterylib.read import collect
 from lotterylib.read import predictions
 from lotterylib.read.compare import LEVEL, ON_PAR, WORSE, Comparison, compare, compare_unpaired
 from lotterylib.config.plans import Plan
+from lotterylib.store import layout as L
 
 
 
@@ -79,9 +80,11 @@ class Verdict(StrEnum):
     HOLDS = "holds"
     FAILS = "does not hold"
     UNTESTABLE = "not testable at this scale"
+    #: The rule lacks results the plan's grid has not computed yet (a comparison claim only): not a finding.
+    PENDING = "not yet computed"
 
 
-HOLDS, FAILS, UNTESTABLE = Verdict.HOLDS, Verdict.FAILS, Verdict.UNTESTABLE
+HOLDS, FAILS, UNTESTABLE, PENDING = Verdict.HOLDS, Verdict.FAILS, Verdict.UNTESTABLE, Verdict.PENDING
 HOLDS_SHARE = 2 / 3
 MIN_TASKS = 2
 KAPPA_UNSTABLE = 0.40
@@ -759,6 +762,38 @@ class Scorecard:
     super_sizes: pd.DataFrame
 
 
+def expected_retrains(plan: Plan | str, claim: str, tasks) -> tuple[int, int]:
+    """(on file, expected): the re-fine-tunes comparison claim ``claim`` compares (:data:`TESTS`) on ``tasks`` over
+    the plan's seeds, searches without a subnetwork left out (they have no subnetwork to re-fine-tune)."""
+    plan = Plan.load(plan) if isinstance(plan, str) else plan
+    nothing = collect.no_subnetwork_runs(plan)
+    skip = {(r.task, int(r.seed), r.method) for r in nothing.itertuples()}
+    arms = {arm for check in TESTS[claim] for arm in (check.reference, check.other)
+            if isinstance(arm, tuple) and arm[0] in ("m", "s")}
+    on_file = expected = 0
+    for task in tasks:
+        for seed in plan.seeds:
+            for method, sub, _ in arms:
+                if (task, int(seed), method) in skip:
+                    continue
+                expected += 1
+                on_file += L.retrain_file(plan.name, task, seed, method, sub).exists()
+    return on_file, expected
+
+
+def _pending(plan: Plan | str, claim: str, finding: Finding, tasks) -> Finding:
+    """A comparison claim that is untestable only because the grid has not computed its runs yet is pending, not
+    untestable at this scale: its evidence says how many of the runs it needs are on file."""
+    if finding.verdict is not UNTESTABLE or not tasks:
+        return finding
+    on_file, expected = expected_retrains(plan, claim, tasks)
+    if on_file >= expected:
+        return finding
+    name = plan if isinstance(plan, str) else plan.name
+    return Finding(PENDING, f"{finding.evidence}; {on_file} of the {expected} re-fine-tunes it compares are on file "
+                            f"(`make experiments PLAN={name}` computes the rest)", finding.table, finding.extra)
+
+
 def build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> Scorecard:
     """The scorecard of ``plan``: both sides judged on the tasks testable on both (module docstring)."""
     data = sides(plan, with_paper)
@@ -767,6 +802,8 @@ def build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> Scor
     masks = collect.s_masks(plan)
     found = _claims(ours.summary, ours.reference, ours.runs, tasks, masks, collect.importance_scores(plan), n_perm)
     found["C10"] = c10(plan)
+    for claim in ("C1", "C2", "C3", "C4"):
+        found[claim] = _pending(plan, claim, found[claim], tasks)
     out = {k: {"ours": v} for k, v in found.items()}
     paper_all = {}
     if "paper" in data:
@@ -1055,6 +1092,8 @@ def _why(claim: str, verdict: Verdict, ours: Finding | None, tasks: list) -> str
         return "no result of this plan feeds the rule yet"
     if verdict is UNTESTABLE:
         return "too few tasks have the results the rule needs"
+    if verdict is PENDING:
+        return "the plan's grid has not computed the re-fine-tunes it compares yet"
     if claim == "C10":
         return ("survivors are significantly more often heterogeneous (CMH test)" if verdict is FAILS
                 else "survivors are not significantly more often heterogeneous (CMH test)")
@@ -1104,9 +1143,13 @@ def tally(rows: list[ClaimRow]) -> dict[Verdict, list[str]]:
 def tally_text(rows: list[ClaimRow]) -> str:
     """'3 of 10 claims hold, 4 do not, 3 are not testable at this scale'."""
     t = tally(rows)
-    k, f, u = len(t[HOLDS]), len(t[FAILS]), len(t[UNTESTABLE])
-    return (f"{k} of {len(rows)} claims {'hold' if k != 1 else 'holds'}, {f} do{'es' if f == 1 else ''} not, "
-            f"{u} {'is' if u == 1 else 'are'} not testable at this scale")
+    k, f, u, p = len(t[HOLDS]), len(t[FAILS]), len(t[UNTESTABLE]), len(t[PENDING])
+    parts = [f"{k} of {len(rows)} claims {'hold' if k != 1 else 'holds'}", f"{f} do{'es' if f == 1 else ''} not"]
+    if u or not p:
+        parts.append(f"{u} {'is' if u == 1 else 'are'} not testable at this scale")
+    if p:
+        parts.append(f"{p} {'is' if p == 1 else 'are'} not yet computed")
+    return ", ".join(parts)
 
 
 def _box(title: str, lines: list[str]) -> str:
@@ -1188,7 +1231,7 @@ def verdict_markdown(plan: Plan | str, page: str, n_perm: int = 1000) -> str:
         lines = [f"**{tally_text(rows)}**, judged on the tasks testable on both sides: "
                  f"{', '.join(sc.tasks) or 'none yet'}."]
         lines += [f"**{v}**: " + (", ".join(f'<a href="#{anchor(c)}">{c}</a>' for c in t[v]) or "none")
-                  for v in Verdict]
+                  for v in Verdict if t[v] or v is not PENDING]
         return _box("Verdict: " + tally_text(rows), lines)
     if page == "why_small_model":
         return _box(*_why_small_lines(plan, rows))
@@ -1213,8 +1256,12 @@ def answer_markdown(plan: Plan | str, n_perm: int = 1000) -> str:
              else f"On the {name} plan's model, none of the paper's claims holds by our rules.")
     fails = f"These do not: {names(t[FAILS])}." if t[FAILS] else "No claim fails its rule."
     untestable = (f"Not testable at this scale: {names(t[UNTESTABLE])}." if t[UNTESTABLE]
-                  else "Every claim could be tested.")
-    return (f"{holds} {fails} {untestable}\n\n**{tally_text(rows)}** "
+                  else "" if t[PENDING] else "Every claim could be tested.")
+    if t[PENDING]:
+        untestable += (f" Not yet computed (the plan's grid has not run the re-fine-tunes they compare): "
+                       f"{names(t[PENDING])}.")
+    untestable = untestable.strip()
+    return (f"{' '.join(x for x in (holds, fails, untestable) if x)}\n\n**{tally_text(rows)}** "
             f"({{doc}}`the claims scorecard <figures/scorecard>` has one row per claim with its evidence).\n")
 
 

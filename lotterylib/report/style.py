@@ -13,7 +13,7 @@ Palettes. Each meaning has its own colours and no colour is shared between meani
 
 - :data:`SUBNETWORK_COLORS` (good / random / bad) is reserved for artists that draw a subnetwork;
 - :data:`VERDICT_COLORS` for verdicts (on par / worse / inconclusive / not testable, and the scorecard's
-  holds / does not hold / not testable at this scale);
+  holds / does not hold / not testable at this scale / not yet computed);
 - :data:`TYPE_COLORS` for attention pattern types;
 - :data:`SEED_COLORS` for seeds (never a red);
 - :data:`FULL_COLOR`, :data:`MAJORITY_COLOR`, :data:`PAPER_COLOR`, :data:`OURS_COLOR`, :data:`THRESHOLD_COLOR` for
@@ -106,10 +106,11 @@ def task_order(tasks) -> list[str]:
 SUBNETWORK_COLORS = {"good": "#2a9d8f", "random": "#e9c46a", "bad": "#e76f51"}
 
 _ON_PAR, _WORSE, _INCONCLUSIVE, _UNTESTABLE = "#33528f", "#7d3c98", "#a6a05a", "#d9d9d9"
+_PENDING = "#f3efe3"  # a claim whose runs the grid has not computed yet: lighter than "not testable"
 #: Verdicts, their own colours (the comparison's and the scorecard's words for the same two outcomes share one).
 VERDICT_COLORS = {"on par": _ON_PAR, "holds": _ON_PAR, "worse": _WORSE, "does not hold": _WORSE,
                   "inconclusive": _INCONCLUSIVE, "not testable": _UNTESTABLE,
-                  "not testable at this scale": _UNTESTABLE}
+                  "not testable at this scale": _UNTESTABLE, "not yet computed": _PENDING}
 
 #: Attention pattern types (Kovaleva et al. 2019).
 TYPE_COLORS = {"vertical": "#4477aa", "diagonal": "#88ccee", "vertical+diagonal": "#228833",
