@@ -561,8 +561,8 @@ def verdict_grid(card: pd.DataFrame, columns: dict[str, str] | None = None):
         side.set_visible(False)
     ax.grid(False)
     shown = ["holds", "does not hold", "not testable at this scale"]
-    shown += [v for col in columns for v in card[col] if isinstance(v, str) and v in VERDICT_COLORS
-              and v not in shown]
+    shown = list(dict.fromkeys(shown + [str(v) for col in columns for v in card[col]
+                                        if isinstance(v, str) and v in VERDICT_COLORS]))
     style.legend_outside(fig, [Patch(color=style.verdict_color(v), label=v) for v in shown], ncol=3)
     return fig
 
