@@ -306,9 +306,13 @@ def test_a_claim_whose_runs_the_grid_has_not_computed_is_pending_not_untestable(
     assert sc.expected_retrains("smoke", "C3", ["MRPC"]) == (3, 4)  # s good and s random x 2 seeds
     pending = sc._pending("smoke", "C3", untestable, ["MRPC"])
     assert pending.verdict is sc.PENDING and "3 of the 4 re-fine-tunes" in pending.evidence
-    assert sc._pending("smoke", "C3", sc.Finding(sc.HOLDS, "x"), ["MRPC"]).verdict is sc.HOLDS  # a finding stays
+    assert untestable.evidence in pending.evidence  # what the runs on file show so far
+    # a verdict on part of the grid is not the predeclared test: it waits for the rest too
+    assert sc._pending("smoke", "C3", sc.Finding(sc.HOLDS, "x"), ["MRPC"]).verdict is sc.PENDING
     write("MRPC", 42, "s", "random")
     assert sc._pending("smoke", "C3", untestable, ["MRPC"]) is untestable  # the grid is complete: a real limit
+    holds = sc.Finding(sc.HOLDS, "x")
+    assert sc._pending("smoke", "C3", holds, ["MRPC"]) is holds
 
     rows = [sc.ClaimRow("C2", "", "", "", None, False, "", sc.PENDING, "", ""),
             sc.ClaimRow("C3", "", "", "", None, False, "", sc.HOLDS, "", "")]
