@@ -762,11 +762,13 @@ class Scorecard:
     super_sizes: pd.DataFrame
 
 
-def expected_retrains(plan: Plan | str, claim: str, tasks) -> tuple[int, int]:
+def expected_retrains(plan: Plan | str, claim: str, tasks, nothing: pd.DataFrame | None = None) -> tuple[int, int]:
     """(on file, expected): the re-fine-tunes comparison claim ``claim`` compares (:data:`TESTS`) on ``tasks`` over
-    the plan's seeds, searches without a subnetwork left out (they have no subnetwork to re-fine-tune)."""
+    the plan's seeds, searches without a subnetwork left out (they have no subnetwork to re-fine-tune).
+    ``nothing``: :func:`lotterylib.read.collect.no_subnetwork_runs` of the plan, when already read."""
     plan = Plan.load(plan) if isinstance(plan, str) else plan
-    nothing = collect.no_subnetwork_runs(plan)
+    if nothing is None:
+        nothing = collect.no_subnetwork_runs(plan)
     skip = {(r.task, int(r.seed), r.method) for r in nothing.itertuples()}
     arms = {arm for check in TESTS[claim] for arm in (check.reference, check.other)
             if isinstance(arm, tuple) and arm[0] in ("m", "s")}
@@ -781,19 +783,19 @@ def expected_retrains(plan: Plan | str, claim: str, tasks) -> tuple[int, int]:
     return on_file, expected
 
 
-def _pending(plan: Plan | str, claim: str, finding: Finding, tasks) -> Finding:
+def _pending(plan: Plan | str, claim: str, finding: Finding, tasks, nothing: pd.DataFrame | None = None) -> Finding:
     """A comparison claim is judged on the plan's whole grid: while the grid has not computed every re-fine-tune it
     compares on the judged tasks, its verdict is "not yet computed", whatever the runs on file suggest so far (a
     verdict at 2 of 5 seeds is not the predeclared test). The evidence says how many runs are on file and what
     they show so far."""
     if not tasks:
         return finding
-    on_file, expected = expected_retrains(plan, claim, tasks)
+    plan = Plan.load(plan) if isinstance(plan, str) else plan
+    on_file, expected = expected_retrains(plan, claim, tasks, nothing)
     if on_file >= expected:
         return finding
-    name = plan if isinstance(plan, str) else plan.name
     return Finding(PENDING, f"{on_file} of the {expected} re-fine-tunes it compares are on file "
-                            f"(`make experiments PLAN={name}` computes the rest); so far: {finding.evidence}",
+                            f"(`make experiments PLAN={plan.name}` computes the rest); so far: {finding.evidence}",
                    finding.table, finding.extra)
 
 
@@ -805,8 +807,9 @@ def build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> Scor
     masks = collect.s_masks(plan)
     found = _claims(ours.summary, ours.reference, ours.runs, tasks, masks, collect.importance_scores(plan), n_perm)
     found["C10"] = c10(plan)
+    grid, nothing = (Plan.load(plan) if isinstance(plan, str) else plan), collect.no_subnetwork_runs(plan)
     for claim in ("C1", "C2", "C3", "C4"):
-        found[claim] = _pending(plan, claim, found[claim], tasks)
+        found[claim] = _pending(grid, claim, found[claim], tasks, nothing)
     out = {k: {"ours": v} for k, v in found.items()}
     paper_all = {}
     if "paper" in data:
@@ -823,7 +826,7 @@ def build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> Scor
                      ignore_index=True)
     test = pd.concat([d.testability.assign(side=name) for name, d in data.items()], ignore_index=True)
     constant_runs = predictions.run_constancy(plan)
-    return Scorecard(out, paper_all, comp, test, tasks, collect.no_subnetwork_runs(plan),
+    return Scorecard(out, paper_all, comp, test, tasks, nothing,
                      predictions.constant_counts(constant_runs, ours.reference["task"]), constant_runs,
                      collect.super_masks(plan))
 
@@ -1258,13 +1261,15 @@ def answer_markdown(plan: Plan | str, n_perm: int = 1000) -> str:
     holds = (f"On the {name} plan's model, these claims of the paper hold: {names(t[HOLDS])}." if t[HOLDS]
              else f"On the {name} plan's model, none of the paper's claims holds by our rules.")
     fails = f"These do not: {names(t[FAILS])}." if t[FAILS] else "No claim fails its rule."
-    untestable = (f"Not testable at this scale: {names(t[UNTESTABLE])}." if t[UNTESTABLE]
-                  else "" if t[PENDING] else "Every claim could be tested.")
+    sentences = [holds, fails]
+    if t[UNTESTABLE]:
+        sentences.append(f"Not testable at this scale: {names(t[UNTESTABLE])}.")
     if t[PENDING]:
-        untestable += (f" Not yet computed (the plan's grid has not run the re-fine-tunes they compare): "
-                       f"{names(t[PENDING])}.")
-    untestable = untestable.strip()
-    return (f"{' '.join(x for x in (holds, fails, untestable) if x)}\n\n**{tally_text(rows)}** "
+        sentences.append(f"Not yet computed (the plan's grid has not run the re-fine-tunes they compare): "
+                         f"{names(t[PENDING])}.")
+    if not t[UNTESTABLE] and not t[PENDING]:
+        sentences.append("Every claim could be tested.")
+    return (f"{' '.join(sentences)}\n\n**{tally_text(rows)}** "
             f"({{doc}}`the claims scorecard <figures/scorecard>` has one row per claim with its evidence).\n")
 
 
