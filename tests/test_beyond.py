@@ -453,3 +453,24 @@ def test_a_gap_on_one_seed_is_drawn_as_such(results_root, paper_dir):
     ev = beyond.gather(make_tree(results_root, random_seeds=(1,)))
     fig = beyond.gaps_figure(ev)
     assert "n = 1, no interval" in [t.get_text() for t in _texts(fig)]
+
+
+def test_each_figure_caption_says_what_its_own_section_finds(results_root, paper_dir):
+    """The caption of a figure carries the finding of its part of the page, whatever its reading is named (the
+    gap figure's findings are titled by reading: spread, departure, ...)."""
+    from lotterylib.report import views
+
+    plan = make_tree(results_root)
+    ev = beyond.gather(plan)
+    for section in beyond.SECTIONS:
+        found = beyond.findings(ev, section)
+        assert found and all(c.section == section for c in found)
+        caption = views.why_small_takeaway(plan, section)
+        assert caption != "Not computed yet." and all(c.summary in caption for c in found)
+    gaps = views.why_small_takeaway(plan, "gaps")
+    assert gaps.startswith("Spread, not effect size: ") and "A real departure: on STS-B" in gaps
+    assert "Heads-only" not in gaps and "Component swap" not in gaps
+    assert [c.section for c in beyond.findings(ev)] == sorted(
+        (c.section for c in beyond.findings(ev)), key=list(beyond.SECTIONS).index)
+    with pytest.raises(ValueError, match="the sections are lottery, swap, gaps, removed"):
+        beyond.findings(ev, "Good minus random")

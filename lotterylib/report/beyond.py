@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -617,11 +617,13 @@ def gaps_figure(ev: Evidence, table: pd.DataFrame | None = None):
 
 @dataclass(frozen=True)
 class Conclusion:
-    """One finding: ``topic`` and a short ``summary`` (the page's verdict box), ``detail`` (the numbers)."""
+    """One finding: ``topic`` and a short ``summary`` (the page's verdict box), ``detail`` (the numbers).
+    ``section`` names the part of the page it concludes (a key of :data:`SECTIONS`); :func:`findings` sets it."""
 
     topic: str
     summary: str
     detail: str = ""
+    section: str = ""
 
     def text(self, with_detail: bool = True) -> str:
         detail = f" {self.detail}" if with_detail and self.detail else ""
@@ -856,9 +858,18 @@ def _removed_conclusions(ev: Evidence) -> list[Conclusion]:
     return [Conclusion(topic, text + ".", detail)]
 
 
-def findings(ev: Evidence) -> list[Conclusion]:
-    """Every conclusion the page draws, in the page's order."""
-    return _lottery_conclusions(ev) + _swap_conclusions(ev) + _gap_conclusions(ev) + _removed_conclusions(ev)
+# the page's parts, in its order, and the function that draws each one's conclusions
+SECTIONS = {"lottery": _lottery_conclusions, "swap": _swap_conclusions, "gaps": _gap_conclusions,
+            "removed": _removed_conclusions}
+
+
+def findings(ev: Evidence, section: str | None = None) -> list[Conclusion]:
+    """Every conclusion the page draws, in the page's order; only those of one part of the page (a key of
+    :data:`SECTIONS`) with ``section``."""
+    if section is not None and section not in SECTIONS:
+        raise ValueError(f"no section {section!r} on the why-small-model page; the sections are {', '.join(SECTIONS)}")
+    return [replace(c, section=name) for name, draw in SECTIONS.items() if section in (None, name)
+            for c in draw(ev)]
 
 
 def conclusions(ev: Evidence) -> list[str]:

@@ -22,9 +22,10 @@ def why_small_rerun_text(plan: Plan | str) -> str:
             + beyond.rerun_command(evidence(plan)) + "\n```\n\n" + rerun_command("why_small_model", plan))
 
 
-def why_small_takeaway(plan: Plan | str, topic: str) -> str:
-    """The page's finding whose topic starts with ``topic`` (e.g. "Heads-only", "Good minus random"), one line."""
+def why_small_takeaway(plan: Plan | str, section: str) -> str:
+    """The summaries of what one part of the page finds (a key of :data:`lotterylib.report.beyond.SECTIONS`:
+    "lottery", "swap", "gaps", "removed"), each with its topic, as one line for a figure's caption."""
     from lotterylib.report import beyond
 
-    found = [c.summary for c in beyond.findings(evidence(plan)) if c.topic.startswith(topic)]
+    found = [f"{c.topic}: {c.summary}" for c in beyond.findings(evidence(plan), section)]
     return " ".join(found) or "Not computed yet."
