@@ -296,7 +296,7 @@ def test_conclusions_with_complete_data(results_root, paper_dir):
     stds = {t: np.std(np.subtract(GOOD[t], RANDOM_GAP[t]), ddof=1) for t in ("CoLA", "MRPC")}
     assert f"its random runs' std is {0.234139 / stds['CoLA']:.1f} times (CoLA)" in spread
     departure = next(s for s in text if s.startswith("**A real departure**"))
-    assert "on STS-B:" in departure and "scored above its good ones" in departure
+    assert "excludes the paper's gap on STS-B." in departure and "scored above its good ones" in departure
     removed = next(s for s in text if s.startswith("**Removed shares**"))
     assert "1 of 6 MLPs (16.7 %) against 1 of 12 (8.3 %)" in removed
     assert "every accepted search step takes 2.0 times bert-base's share of the MLPs" in removed
@@ -468,7 +468,7 @@ def test_each_figure_caption_says_what_its_own_section_finds(results_root, paper
         caption = views.why_small_takeaway(plan, section)
         assert caption != "Not computed yet." and all(c.summary in caption for c in found)
     gaps = views.why_small_takeaway(plan, "gaps")
-    assert gaps.startswith("Spread, not effect size: ") and "A real departure: on STS-B" in gaps
+    assert gaps.startswith("Spread, not effect size: ") and "A real departure: our interval excludes the paper's gap on STS-B." in gaps
     assert "Heads-only" not in gaps and "Component swap" not in gaps
     assert [c.section for c in beyond.findings(ev)] == sorted(
         (c.section for c in beyond.findings(ev)), key=list(beyond.SECTIONS).index)

@@ -781,10 +781,10 @@ def gap_readings(ev: Evidence, table: pd.DataFrame | None = None) -> pd.DataFram
 READINGS = {
     "spread": ("Spread, not effect size", "separates our verdict from the paper's on {tasks}: the paper's gap lies "
                "inside our interval; its random runs' std is {ratios} ours."),
-    "departure": ("A real departure", "on {tasks}: our interval excludes the paper's gap."),
-    "agree": ("The same verdict as the paper's data", "on {tasks} (like for like)."),
-    "undecided": ("Undecided on both sides", "on {tasks}: neither our runs nor the paper's tell on par from worse "
-                  "yet."),
+    "departure": ("A real departure", "our interval excludes the paper's gap on {tasks}."),
+    "agree": ("The same verdict as the paper's data", "on {tasks}, compared like for like."),
+    "undecided": ("Undecided on both sides", "neither our runs nor the paper's tell on par from worse yet on "
+                  "{tasks}."),
 }
 
 
