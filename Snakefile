@@ -3,6 +3,7 @@
 #   snakemake --cores 2                                  # the whole grid of the default plan (smoke)
 #   snakemake --cores 2 --config plan=demo               # another plan (plans/<name>.yaml, or a path to one)
 #   snakemake --cores 2 --config plan=demo tasks=MRPC,RTE seeds=1337     # a subset of its tasks and seeds
+#   snakemake --cores 2 --config plan=demo -- beyond_paper   # only the runs of METHOD.md section 10 (and their inputs)
 #   snakemake --cores 2 --forcerun figure -- figures     # (re-)execute the figure notebooks into book/figures/
 #   snakemake -n                                         # what would run, and why
 #
@@ -245,6 +246,7 @@ def super_results(task: str) -> list[str]:
 RESULT_FILES = [f for t in TASKS for s in SEEDS for f in run_results(t, s) + beyond_results(t, s)]
 if WITH_SUPER:
     RESULT_FILES += [f for t in TASKS for f in super_results(t)]
+BEYOND_FILES = [f for t in TASKS for s in SEEDS for f in beyond_results(t, s)]
 COMMITTED_ONLY = str(config.get("committed_only", "0")).lower() in ("1", "true", "yes")
 if COMMITTED_ONLY:
     # No result file is a target or an input: Snakemake cannot schedule (or, on failure, delete) any experiment
@@ -252,12 +254,12 @@ if COMMITTED_ONLY:
     _there = sum(Path(f).exists() for f in RESULT_FILES)
     print(f"lotterybook: committed_only: {_there} of the {len(RESULT_FILES)} result files of plan {P!r} exist; "
           "the figures draw those, and no run is computed", file=sys.stderr)
-    RESULT_FILES = []
+    RESULT_FILES = BEYOND_FILES = []
 
 # Figure notebooks: every notebooks/figures/<name>.ipynb, executed into book/figures/<name>.ipynb.
 FIGURES = sorted(p.stem for p in Path("notebooks/figures").glob("*.ipynb"))
 
-localrules: all, experiments, figures, figure, book
+localrules: all, experiments, beyond_paper, figures, figure, book
 
 
 rule all:
@@ -268,6 +270,12 @@ rule all:
 rule experiments:
     """The same as `all`."""
     input: RESULT_FILES
+
+
+rule beyond_paper:
+    """Only the runs of METHOD.md section 10 (the plan's beyond_paper section: heads-only lottery curves and the
+    component swap), with the fine-tunes and searches they start from; no other re-fine-tune."""
+    input: BEYOND_FILES
 
 
 # --- stages --------------------------------------------------------------------------------------------------

@@ -365,7 +365,8 @@ def test_figures_and_views_render_readably(results_root, paper_dir, kind):
     assert "tiny-bert" in statement and "6 layers x 12 heads = 72 heads, 6 MLPs" in statement
     assert ("ran on cuda:Test GPU (99 runs)" in statement) == (kind == "complete")
     command = beyond.rerun_command(ev)
-    assert "tasks=CoLA,MRPC,STS-B" in command and "seeds=1,2,3 -- experiments" in command
+    assert command.splitlines() == ["snakemake --cores 2 --rerun-incomplete --config plan=beyondtest -- beyond_paper",
+                                    "make experiments PLAN=beyondtest"]
     plt_close()
 
 
@@ -474,3 +475,16 @@ def test_each_figure_caption_says_what_its_own_section_finds(results_root, paper
         (c.section for c in beyond.findings(ev)), key=list(beyond.SECTIONS).index)
     with pytest.raises(ValueError, match="the sections are lottery, swap, gaps, removed"):
         beyond.findings(ev, "Good minus random")
+
+
+def test_swap_says_what_one_arm_tells_when_the_other_cannot_tell_yet(results_root, paper_dir):
+    """Where one arm is decided and the other inconclusive, the swap still says what the decided arm shows."""
+    plan = make_tree(results_root)
+    for i, seed in enumerate(SEEDS):  # MRPC: random heads + good MLPs now spread too wide to call
+        path = results_root / "results" / "beyondtest" / "MRPC" / f"seed_{seed}" / "swap" / "random_heads_good_mlps"
+        _score_file(path / "metrics.json", "MRPC", GOOD["MRPC"][i] - (0.0, 0.15, 0.0)[i], experiment="swap",
+                    variant="random_heads_good_mlps", heads_kept=50, mlps_kept=4)
+    swap = next(c for c in beyond.findings(beyond.gather(plan), "swap"))
+    assert "the heads carry the gap on CoLA" in swap.summary
+    assert "random MLPs alone open a gap, random heads alone inconclusive at 3 seeds on MRPC" in swap.summary
+    assert "both parts open a gap, each on its own, on STS-B" in swap.summary

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 PLAN = "wftest"
 TASK, SEED = "MRPC", 1337
 RUN = f"results/{PLAN}/{TASK}/seed_{SEED}"
-EXPERIMENT_RULES = {"finetune", "prune_s", "prune_m", "retrain", "super_masks", "retrain_super"}
+EXPERIMENT_RULES = {"finetune", "prune_s", "prune_m", "retrain", "super_masks", "retrain_super", "lottery", "swap"}
 
 pytestmark = pytest.mark.slow
 
@@ -286,11 +286,15 @@ def test_tasks_and_seeds_subsets(story):
     tree, glue = story["tree"], story["glue"]
     dry = snakemake(tree, "-n", glue=glue, config=("plan=smoke", "tasks=MRPC", "seeds=1337"))
     # one task, one seed of the two: the super-survivor stages need every seed, so they are left out
-    assert experiment_jobs(dry) == {"finetune": 1, "prune_s": 1, "prune_m": 1, "retrain": 6}
+    # (the plan's section-10 runs are on MRPC, seed 1337: 3 lottery points at one fraction, 2 swaps)
+    assert experiment_jobs(dry) == {"finetune": 1, "prune_s": 1, "prune_m": 1, "retrain": 6, "lottery": 3, "swap": 2}
     assert "left out" in dry.stderr
     dry = snakemake(tree, "-n", glue=glue, config=("plan=smoke", "tasks=mrpc,RTE", "seeds=[1337, 42]"))
     assert experiment_jobs(dry) == {"finetune": 4, "prune_s": 4, "prune_m": 4, "retrain": 24,
-                                    "super_masks": 2, "retrain_super": 12}
+                                    "super_masks": 2, "retrain_super": 12, "lottery": 3, "swap": 2}
+    # the section-10 runs alone: the fine-tune and the s-pruning search they start from, no other re-fine-tune
+    dry = snakemake(tree, "-n", "--", "beyond_paper", glue=glue, config=("plan=smoke",))
+    assert experiment_jobs(dry) == {"finetune": 1, "prune_s": 1, "lottery": 3, "swap": 2}
     bad = snakemake(tree, "-n", glue=glue, config=("plan=smoke", "tasks=CoLA"), check=False)
     assert bad.returncode != 0 and "task CoLA is not in plan 'smoke'" in bad.stdout + bad.stderr
     bad = snakemake(tree, "-n", glue=glue, config=("plan=nope",), check=False)

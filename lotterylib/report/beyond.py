@@ -710,6 +710,28 @@ CARRIERS = {(WORSE, ON_PAR): "the heads carry the gap", (ON_PAR, WORSE): "the ML
 UNCLEAR = "no part clearly carries a gap yet"
 
 
+def _one_part(part: str, row) -> str | None:
+    """What one swap arm tells alone: ``part`` (heads or MLPs) drawn at random while the other part stays good."""
+    if row["vs_good_verdict"] == ON_PAR:
+        return f"random {part} alone cost nothing (on par with good)"
+    if row["vs_good_verdict"] == WORSE:
+        return f"random {part} alone open a gap"
+    return None
+
+
+def _carrier(hr, mr) -> str:
+    """The swap's reading for one task: which part carries the good-random gap (:data:`CARRIERS`), else what each
+    arm tells alone, else :data:`UNCLEAR`."""
+    verdicts = (hr["vs_good_verdict"], mr["vs_good_verdict"])
+    if verdicts in CARRIERS:
+        return CARRIERS[verdicts]
+    told = [(part, row, _one_part(part, row)) for part, row in (("heads", hr), ("MLPs", mr)) if row["n"]]
+    known = [text for _, _, text in told if text]
+    if not known:
+        return UNCLEAR
+    return ", ".join(known + [f"random {part} alone {row['vs_good_label']}" for part, row, text in told if not text])
+
+
 def _swap_conclusions(ev: Evidence) -> list[Conclusion]:
     topic = "Component swap"
     expected, done = len(ev.swap), int((ev.swap["status"] == "done").sum())
@@ -727,7 +749,7 @@ def _swap_conclusions(ev: Evidence) -> list[Conclusion]:
         if hr["n"] == 0 and mr["n"] == 0:
             summary.setdefault(EMPTY, []).append(task)
             continue
-        carrier = CARRIERS.get((hr["vs_good_verdict"], mr["vs_good_verdict"]), UNCLEAR)
+        carrier = _carrier(hr, mr)
         summary.setdefault(carrier, []).append(task)
         same = "".join(f"; in {r['same_as_good']} of {r['n']} seeds {r['name']} is the good mask itself"
                        for r in (mr, hr) if r["same_as_good"])
@@ -928,11 +950,12 @@ def scale_statement(ev: Evidence) -> str:
 
 
 def rerun_command(ev: Evidence) -> str:
-    """The commands that compute the missing section-10 runs, then rebuild this page."""
+    """The commands that compute the missing runs this page reads: the section-10 runs alone (the workflow's
+    ``beyond_paper`` target, with the fine-tunes and searches they start from), then the rest of the plan's grid
+    (the s-pruning re-fine-tunes the gap section compares)."""
     sc = ev.scope
-    return (f"snakemake --cores 2 --config plan={sc.plan} tasks={','.join(sc.beyond_tasks)} \\\n"
-            f"    seeds={','.join(map(str, sc.beyond_seeds))} -- experiments\n"
-            f"make book PLAN={sc.plan}")
+    return (f"snakemake --cores 2 --rerun-incomplete --config plan={sc.plan} -- beyond_paper\n"
+            f"make experiments PLAN={sc.plan}")
 
 
 # --- tables as the page shows them -----------------------------------------------------------------------------------

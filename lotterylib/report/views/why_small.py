@@ -17,9 +17,10 @@ def why_small_rerun_text(plan: Plan | str) -> str:
     """The commands that compute the missing section-10 runs, then rebuild the book (Markdown code block)."""
     from lotterylib.report import beyond
 
-    return ("**Re-run this page.** The first command computes the section 10 runs still missing (with any earlier "
-            "stage they need); the second re-executes every figure notebook and builds the book:\n\n```bash\n"
-            + beyond.rerun_command(evidence(plan)) + "\n```\n\n" + rerun_command("why_small_model", plan))
+    return ("**Compute the missing runs.** The first command computes the section 10 runs still missing (with the "
+            "fine-tunes and searches they start from), the second every run of the plan still missing (resumable: run "
+            "it again to go on):\n\n```bash\n" + beyond.rerun_command(evidence(plan)) + "\n```\n\n"
+            + rerun_command("why_small_model", plan))
 
 
 def why_small_takeaway(plan: Plan | str, section: str) -> str:
