@@ -163,3 +163,12 @@ def test_stages_default_to_all_and_keep_the_pipeline_order(tmp_path):
 
     assert load(tmp_path, smoke()).stages == tuple(STAGES)
     assert load(tmp_path, {**smoke(), "stages": ["prune", "finetune"]}).stages == ("finetune", "prune")
+
+
+def test_plan_of_takes_a_plan_a_name_or_a_path():
+    plan = Plan.load("smoke")
+    assert Plan.of(plan) is plan
+    assert Plan.of("smoke") == plan
+    assert Plan.of(plan.path).name == "smoke"
+    with pytest.raises(LotteryError, match="known plans"):
+        Plan.of("no_such_plan")

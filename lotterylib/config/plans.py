@@ -296,6 +296,11 @@ class Plan:
     path: Path | None = field(default=None, repr=False)
 
     @classmethod
+    def of(cls, plan: "Plan | str | os.PathLike") -> "Plan":
+        """``plan`` itself if it is a Plan, else the plan it names (see :meth:`load`)."""
+        return plan if isinstance(plan, cls) else cls.load(plan)
+
+    @classmethod
     def load(cls, name_or_path: str | os.PathLike) -> "Plan":
         """A plan by name (``plans/<name>.yaml``) or by path to a YAML file."""
         path = Path(name_or_path)

@@ -24,10 +24,6 @@ STAGES = (L.FINETUNE,) + tuple(L.prune_stage(m) for m in METHODS) + tuple(
 SUPER_STAGES = tuple(L.retrain_stage("super", s) for s in SUBNETWORKS)
 
 
-def _plan(plan: Plan | str) -> Plan:
-    return plan if isinstance(plan, Plan) else Plan.load(plan)
-
-
 def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -38,7 +34,7 @@ def _stage_file(stage: str) -> str:
 
 def missing_runs(plan: Plan | str) -> pd.DataFrame:
     """Which (task, seed, stage) result files are not there yet."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = [{"task": t, "seed": s, "stage": stage}
             for t in plan.tasks for s in plan.seeds for stage in STAGES
             if not L.stage_dir(plan.name, t, s, stage).joinpath(_stage_file(stage)).exists()]
@@ -47,7 +43,7 @@ def missing_runs(plan: Plan | str) -> pd.DataFrame:
 
 def scale_statement(plan: Plan | str) -> str:
     """One sentence on the scale a page was built from, for the top of every results page."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     missing = missing_runs(plan)
     done = len(plan.tasks) * len(plan.seeds) * len(STAGES) - len(missing)
     total = len(plan.tasks) * len(plan.seeds) * len(STAGES)
@@ -93,7 +89,7 @@ def devices_by_kind(plan: Plan | str) -> pd.DataFrame:
     """How many result files of each kind of run were made on which device (from each file's provenance):
     one row per (kind, device) with ``n``. Kinds: fine-tunes, searches, <method>-<subnetwork> re-fine-tunes
     (method m, s or super), lottery and swap re-fine-tunes (METHOD.md section 10)."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = []
     for stage in STAGES + SUPER_STAGES:
         for task, seed, data in _each(plan, stage, _stage_file(stage)):
@@ -132,7 +128,7 @@ FULL_COLUMNS = ["task", "seed", "metric", "score", "search_metric", "search_scor
 
 def full_scores(plan: Plan | str) -> pd.DataFrame:
     """One row per (task, seed): the full fine-tuned model's reported and search metrics."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     return full_scores_of(plan.name, plan.tasks, plan.seeds)
 
 
@@ -160,7 +156,7 @@ def subnetwork_scores(plan: Plan | str, include_super: bool = True) -> pd.DataFr
     from the pre-trained weights under the mask). ``weights_kept_share`` is the subnetwork's size
     in one unit for both methods: the share of m-prunable encoder weights it keeps.
     """
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = []
     for task in plan.tasks:
         rep = reported_metric(task)
@@ -271,7 +267,7 @@ def bad_table(rows: pd.DataFrame, tasks) -> pd.DataFrame:
 
 def s_masks(plan: Plan | str, subnetwork: str = "good") -> dict[str, dict[str, np.ndarray]]:
     """Per task: s-pruning masks stacked over the seeds that have them: head (S, L, H), mlp (S, L)."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     out = {}
     for task in plan.tasks:
         heads, mlps, seeds = [], [], []
@@ -291,7 +287,7 @@ def no_subnetwork_runs(plan: Plan | str) -> pd.DataFrame:
     """One row per (task, seed, method) whose search has no subnetwork: skipped (the full model did not learn) or
     removed nothing (its first step failed the 90 % rule). Their good, random and bad would all be the full
     model: every comparison, mean and figure leaves them out (METHOD.md section 7)."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = [{"task": task, "seed": seed, "method": method, "reason": no_subnetwork_reason(data)}
             for method in METHODS for task, seed, data in _each(plan, L.prune_stage(method), L.SEARCH)
             if no_subnetwork_reason(data)]
@@ -302,7 +298,7 @@ def super_masks(plan: Plan | str) -> pd.DataFrame:
     """One row per (task, subnetwork) of the super-survivor masks: heads and MLPs kept, and ``resize`` (how
     random and bad were sized: ``matched``, exactly the good size, the default; ``authors``, the authors' own
     resizing, at most the good size)."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = []
     for task in plan.tasks:
         for sub in SUBNETWORKS:
@@ -324,7 +320,7 @@ def _each(plan: Plan, stage: str, name: str):
 
 def traces(plan: Plan | str) -> pd.DataFrame:
     """Every search step of every run: method, phase, step, metric, passed, size."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = []
     for method in METHODS:
         for task, seed, data in _each(plan, L.prune_stage(method), L.SEARCH):
@@ -339,7 +335,7 @@ def traces(plan: Plan | str) -> pd.DataFrame:
 
 def search_summaries(plan: Plan | str) -> pd.DataFrame:
     """One row per (task, seed, method): steps, skipped reason, final sizes."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = []
     for method in METHODS:
         for task, seed, data in _each(plan, L.prune_stage(method), L.SEARCH):
@@ -354,7 +350,7 @@ def importance_scores(plan: Plan | str) -> pd.DataFrame:
     Pruned components score zero by definition and are left out; the live set is rebuilt by
     replaying the trace (a step's removals count only if the step passed).
     """
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = []
     for task, seed, data in _each(plan, L.prune_stage("s"), L.SEARCH):
         for rec, head_alive, mlp_alive in replay_s_trace(data["trace"]):
@@ -368,7 +364,7 @@ def importance_scores(plan: Plan | str) -> pd.DataFrame:
 def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
     """m-pruning's surviving weight share per layer and module, one row per (task, seed, layer, module)."""
     rows = [{"task": task, "seed": seed, **rec}
-            for task, seed, data in _each(_plan(plan), L.prune_stage("m"), L.PRUNED)
+            for task, seed, data in _each(Plan.of(plan), L.prune_stage("m"), L.PRUNED)
             for rec in data["subnetworks"].get(subnetwork, {}).get("by_layer", [])]  # none: no subnetwork
     return pd.DataFrame(rows)
 
@@ -378,7 +374,7 @@ def m_layer_shares(plan: Plan | str, subnetwork: str = "good") -> pd.DataFrame:
 def grid_logs(plan: Plan | str) -> pd.DataFrame:
     """One row per job of each logged grid call (the timing records kept in ``results/<plan>/grid_log/*.json``):
     the call, its device and workers, the job's stage, task, seed and seconds."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     rows = []
     folder = L.grid_log_dir(plan.name)
     for path in sorted(folder.glob("*.json")):

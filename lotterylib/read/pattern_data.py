@@ -10,6 +10,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from lotterylib.config.plans import Plan
 from lotterylib.method.map_statistics import STATS
 from lotterylib.model.sources import token_strings
 from lotterylib.store import layout as L
@@ -27,11 +28,6 @@ from lotterylib.read.pattern_rules import (
     type_names,
 )
 
-
-def _plan(plan):
-    from lotterylib.config.plans import Plan
-
-    return plan if isinstance(plan, Plan) else Plan.load(plan)
 
 def read_attention(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
     """``finetune/attention.npz`` -> ``{"finetuned": stats, "pretrained": stats}``, each stat (N, L, H)."""
@@ -79,7 +75,7 @@ def load_attention(plan, rules: PatternRules = DEFAULT_RULES, aggregate: str = "
     ``aggregate``) and ``agreement``. With ``per_example=True``: one row per example too (column
     ``example``, the dev index), each map typed on its own.
     """
-    plan, rules = _plan(plan), check_rules(rules)
+    plan, rules = Plan.of(plan), check_rules(rules)
     check_aggregate(aggregate)
     frames = []
     for task, seed, path in _runs(plan, L.ATTENTION):
@@ -117,7 +113,7 @@ def load_masks(plan, subnetwork: str = "good") -> pd.DataFrame:
     """s-pruning head masks as a table: (task, seed, layer, head, kept); seeds without a mask are absent."""
     from lotterylib.read.collect import s_masks
 
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     frames = []
     for task, masks in s_masks(plan, subnetwork).items():
         heads = np.asarray(masks["head_mask"])
@@ -135,7 +131,7 @@ def load_super(plan, subnetwork: str = "good") -> pd.DataFrame:
     """Super-survivor head masks (kept in every seed) where they exist: (task, layer, head, super)."""
     from lotterylib.store.masks import load_mask
 
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     frames = []
     for task in plan.tasks:
         stem = L.masks_dir(plan.name, task, None, "super") / subnetwork
@@ -227,7 +223,7 @@ def load_gallery(plan, rules: PatternRules = DEFAULT_RULES, tokenizer=None) -> G
     model's vocabulary, :func:`lotterylib.model.sources.token_strings`, which needs no torch); tokens stored as
     strings are used as they are, with ``'[SEP]'`` as the separator.
     """
-    plan, rules = _plan(plan), check_rules(rules)
+    plan, rules = Plan.of(plan), check_rules(rules)
     frames, maps = [], {}
     for task, seed, path in _runs(plan, L.GALLERY):
         for weights, index, stack, tokens in read_gallery(path):

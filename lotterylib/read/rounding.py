@@ -21,13 +21,9 @@ COMPANION_SUFFIX = "_float32"
 COLUMNS = ["task", "metric", "n", "float32_mean", "float16_mean", "difference", "low", "high", "verdict"]
 
 
-def _plan(plan: Plan | str) -> Plan:
-    return plan if isinstance(plan, Plan) else Plan.load(plan)
-
-
 def companion(plan: Plan | str) -> Plan | None:
     """The float32 companion of a plan that rounds its weights to float16, if its plan file exists."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     if plan.model_weights != "float16":
         return None
     path = PLANS_DIR / f"{plan.name}{COMPANION_SUFFIX}.yaml"
@@ -36,7 +32,7 @@ def companion(plan: Plan | str) -> Plan | None:
 
 def paired_scores(plan: Plan | str) -> pd.DataFrame:
     """One row per (task, seed) run in both plans: ``float32`` and ``float16`` full-model scores and the metric."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     other = companion(plan)
     if other is None:
         return pd.DataFrame(columns=["task", "seed", "metric", "float32", "float16"])
@@ -52,7 +48,7 @@ def rounding_effect(plan: Plan | str) -> pd.DataFrame:
     """Per task of the companion plan: paired seeds ``n``, the mean full-model score from float32 and from
     float16 weights, the mean difference float16 - float32 with its 95 % interval (``low``, ``high``) and the
     verdict of the comparison rule (float16 on par with / worse than float32). Empty when there is no companion."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     other = companion(plan)
     if other is None:
         return pd.DataFrame(columns=COLUMNS)
@@ -69,7 +65,7 @@ def rounding_effect(plan: Plan | str) -> pd.DataFrame:
 
 def rounding_sentence(plan: Plan | str) -> str:
     """What the rounding did, in one or two sentences, from :func:`rounding_effect`."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     if plan.model_weights != "float16":
         return (f"Plan {plan.name} starts from the pre-trained weights as the checkpoint has them (float32): "
                 "there is no rounding to measure.")

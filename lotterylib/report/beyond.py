@@ -60,10 +60,6 @@ OURS_COLOR = style.OURS_COLOR
 EMPTY = "not yet computed"
 
 
-def _plan(plan: Plan | str) -> Plan:
-    return plan if isinstance(plan, Plan) else Plan.load(plan)
-
-
 def _glue_sorted(tasks) -> list[str]:
     order = {t: i for i, t in enumerate(GLUE_ORDER)}
     return sorted(tasks, key=lambda t: (order.get(t, len(order)), t))
@@ -90,7 +86,7 @@ class Scope:
 
     @classmethod
     def of(cls, plan) -> "Scope":
-        plan = _plan(plan)
+        plan = Plan.of(plan)
         beyond = plan.raw["beyond_paper"]
         return cls(plan.name, plan.model, tuple(_glue_sorted(plan.tasks)), tuple(int(s) for s in plan.seeds),
                    tuple(_glue_sorted(beyond.get("tasks") or [])), tuple(int(s) for s in beyond.get("seeds") or []),

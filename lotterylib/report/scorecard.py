@@ -766,7 +766,7 @@ def expected_retrains(plan: Plan | str, claim: str, tasks, nothing: pd.DataFrame
     """(on file, expected): the re-fine-tunes comparison claim ``claim`` compares (:data:`TESTS`) on ``tasks`` over
     the plan's seeds, searches without a subnetwork left out (they have no subnetwork to re-fine-tune).
     ``nothing``: :func:`lotterylib.read.collect.no_subnetwork_runs` of the plan, when already read."""
-    plan = Plan.load(plan) if isinstance(plan, str) else plan
+    plan = Plan.of(plan)
     if nothing is None:
         nothing = collect.no_subnetwork_runs(plan)
     skip = {(r.task, int(r.seed), r.method) for r in nothing.itertuples()}
@@ -790,7 +790,7 @@ def _pending(plan: Plan | str, claim: str, finding: Finding, tasks, nothing: pd.
     they show so far."""
     if not tasks:
         return finding
-    plan = Plan.load(plan) if isinstance(plan, str) else plan
+    plan = Plan.of(plan)
     on_file, expected = expected_retrains(plan, claim, tasks, nothing)
     if on_file >= expected:
         return finding
@@ -807,7 +807,7 @@ def build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> Scor
     masks = collect.s_masks(plan)
     found = _claims(ours.summary, ours.reference, ours.runs, tasks, masks, collect.importance_scores(plan), n_perm)
     found["C10"] = c10(plan)
-    grid, nothing = (Plan.load(plan) if isinstance(plan, str) else plan), collect.no_subnetwork_runs(plan)
+    grid, nothing = Plan.of(plan), collect.no_subnetwork_runs(plan)
     for claim in ("C1", "C2", "C3", "C4"):
         found[claim] = _pending(grid, claim, found[claim], tasks, nothing)
     out = {k: {"ours": v} for k, v in found.items()}

@@ -47,10 +47,6 @@ class Statistic:
         return self.text
 
 
-def _plan(plan: Plan | str) -> Plan:
-    return plan if isinstance(plan, Plan) else Plan.load(plan)
-
-
 def _tasks_text(tasks, what: str = "tasks testable on both sides") -> str:
     return f"{len(tasks)} {what}: {', '.join(tasks)}" if len(tasks) else f"no {what}"
 
@@ -103,7 +99,7 @@ def claim_count(plan: Plan | str, claim: str, side: str = "ours", n_perm: int = 
 def c1_pruned_share(plan: Plan | str, n_perm: int = 1000) -> Statistic:
     """Tasks whose pruned m-good subnetwork keeps at least the plan's ``search.fraction`` (the 90 % rule) of the
     full model's score (mean over seeds), on the tasks testable on both sides."""
-    plan = _plan(plan)
+    plan = Plan.of(plan)
     f = _finding(plan, "C1", "ours", n_perm)
     tasks = tuple(sc.cached_build(plan, n_perm).tasks)
     per_task = f.table.drop_duplicates("task").set_index("task")["pruned good / full"].reindex(list(tasks))

@@ -17,10 +17,6 @@ from lotterylib.config.plans import Plan
 from lotterylib.read import analysis, collect
 
 
-def _plan(plan: Plan | str) -> Plan:
-    return plan if isinstance(plan, Plan) else Plan.load(plan)
-
-
 def _plan_name(plan: Plan | str) -> str:
     return plan.name if isinstance(plan, Plan) else str(plan)
 
@@ -241,7 +237,7 @@ def rerun_command(page: str, plan: Plan | str = "demo") -> str:
 def search_fraction(plan: Plan | str) -> float:
     """The plan's ``search.fraction`` (the 90 % rule: a search stops below this share of the full score). A plan
     whose tasks override it differently raises: say it per task then (:func:`search_rule_text` does)."""
-    p = _plan(plan)
+    p = Plan.of(plan)
     values = {p.settings(t).search.fraction for t in p.tasks}
     if len(values) != 1:
         raise ValueError(f"plan {p.name!r} sets search.fraction per task: {sorted(values)}")
@@ -250,7 +246,7 @@ def search_fraction(plan: Plan | str) -> float:
 
 def _fraction_words(plan: Plan | str) -> str:
     """"90 %" (the plan's ``search.fraction``), or the per-task values where tasks override it."""
-    p = _plan(plan)
+    p = Plan.of(plan)
     by_task = {t: p.settings(t).search.fraction for t in p.tasks}
     if len(set(by_task.values())) == 1:
         return _percent(next(iter(by_task.values())))
