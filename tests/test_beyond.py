@@ -323,6 +323,13 @@ def test_conclusions_with_partial_data_say_how_far_they_got(results_root, paper_
     assert "2 of 3 random runs" in text  # the gap readings say on how many runs they stand
 
 
+def test_an_inconclusive_lottery_point_says_on_how_many_seeds(results_root, paper_dir):
+    ev = beyond.gather(make_tree(results_root, lottery_seeds=(1,)))
+    text = "\n".join(beyond.conclusions(ev))
+    assert "at 50 %, on par on 0 of 3 tasks, inconclusive on 3 (CoLA at 1 seed, MRPC at 1 seed, STS-B at 1 seed)" \
+        in text
+
+
 def test_without_the_papers_data_our_side_still_reads(results_root, monkeypatch, tmp_path):
     empty = tmp_path / "no_paper"
     empty.mkdir()
