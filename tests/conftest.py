@@ -55,3 +55,48 @@ def tiny():
 @pytest.fixture(scope="module")
 def tiny_batches():
     return make_batches_by_hand(n=20, seq_len=12, batch_size=8)
+
+
+SMOKE_BOOK_TIMEOUT_S = 3600
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory) -> Path:
+    """The smoke book, built by ``make book PLAN=smoke`` in a clone of the working tree (its committed smoke results
+    count as done): the root of that clone, with the HTML in ``_build/html`` and the executed pages in
+    ``book/figures``. Built in a clone so that ``make test`` leaves this checkout's own book (say, the demo book a
+    user built with ``make book``) as it was. The clone uses this checkout's ``.venv``, and its own code first."""
+    import subprocess
+    import sys
+    import time
+
+    from trees import fresh_clone
+
+    from lotterylib.read.paper import paper_reference_dir
+
+    def own_book() -> dict[str, int]:
+        built = [REPO / "_build" / "html" / "book" / "intro.html", *(REPO / "book" / "figures").glob("*.ipynb")]
+        return {str(p): p.stat().st_mtime_ns for p in built if p.is_file()}
+
+    before = own_book()
+    tree = fresh_clone(tmp_path_factory.mktemp("smoke_book") / "repo", include_results=True)
+    venv = Path(sys.prefix).resolve()  # this checkout's .venv, which `make test` runs in
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(tree), os.environ.get("PYTHONPATH")))),
+           # the data folders as this checkout finds them (the clone has no ../shared beside it)
+           "LOTTERY_PAPER_DIR": str(paper_reference_dir().resolve())}
+    if glue_dir() is not None:
+        env["LOTTERY_GLUE_DIR"] = str(glue_dir().resolve())
+    env.pop("MAKEFLAGS", None), env.pop("MAKELEVEL", None)
+    started = time.time()
+    # -o: the clone's files are newer than the venv's install stamp; never reinstall this checkout's .venv
+    run = subprocess.run(["make", "-o", f"{venv}/bin/.installed", "book", "PLAN=smoke", f"VENV={venv}"], cwd=tree,
+                         env=env, capture_output=True, text=True, timeout=SMOKE_BOOK_TIMEOUT_S)
+    if run.returncode != 0:
+        pytest.fail(f"`make book PLAN=smoke` failed (exit {run.returncode}):\n{(run.stdout + run.stderr)[-4000:]}")
+    intro = tree / "_build" / "html" / "book" / "intro.html"
+    if not intro.is_file() or intro.stat().st_mtime < started - 1:
+        # e.g. `book` not declared .PHONY: with a folder book/ in the repository, `make book` does nothing.
+        pytest.fail(f"`make book PLAN=smoke` exited 0 but wrote no fresh {intro.relative_to(tree)}:\n"
+                    f"{(run.stdout + run.stderr)[-2000:]}")
+    assert own_book() == before, "building the smoke book changed this checkout's own _build/ or book/figures/"
+    return tree

@@ -1,7 +1,7 @@
 """The built book, opened page by page in a real (headless) Chromium, with no network.
 
 Uses the HTML in ``$LOTTERY_BOOK_HTML`` if set (a built ``_build/html`` folder), else builds the smoke book
-with ``make book PLAN=smoke``. Chromium is the Debian package (``apt-get install chromium``; ``.ci/run``
+with ``make book PLAN=smoke`` in a clone of the working tree (this checkout's own ``_build/`` stays as it is). Chromium is the Debian package (``apt-get install chromium``; ``.ci/run``
 installs it); without it these tests skip locally and fail under CI. Screenshots go to ``_build/screenshots/``.
 
     LOTTERY_BOOK_HTML=_build/html pytest -m book tests/test_book_browser.py
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "_build" / "screenshots"
 RESULTS = "book/figures/"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-BUILD_TIMEOUT_S = 3600
 # Hosts that serve JavaScript, fonts or styles: no page of the offline book may name one.
 CDN_HOSTS = ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "unpkg.com", "fonts.googleapis.com",
              "fonts.gstatic.com", "code.jquery.com", "ajax.googleapis.com", "cdn.plot.ly")
@@ -95,25 +92,14 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def book_html() -> Path:
-    """A built book: $LOTTERY_BOOK_HTML, or the smoke book built here by `make book PLAN=smoke`."""
+def book_html(request) -> Path:
+    """A built book: $LOTTERY_BOOK_HTML, or the smoke book built in a clone of the working tree (conftest)."""
     given = os.environ.get("LOTTERY_BOOK_HTML")
     if given:
         html = Path(given).resolve()
         assert (html / "index.html").is_file(), f"LOTTERY_BOOK_HTML={given} holds no built book (no index.html)"
         return html
-    started = time.time()
-    run = subprocess.run(["make", "book", "PLAN=smoke"], cwd=REPO, capture_output=True, text=True,
-                         timeout=BUILD_TIMEOUT_S)
-    if run.returncode != 0:
-        pytest.fail(f"`make book PLAN=smoke` failed (exit {run.returncode}):\n{(run.stdout + run.stderr)[-4000:]}")
-    html = REPO / "_build" / "html"
-    intro = html / f"{DOCS[0]}.html"
-    if not intro.is_file() or intro.stat().st_mtime < started - 1:
-        # e.g. `book` not declared .PHONY: with a folder book/ in the repository, `make book` does nothing.
-        pytest.fail(f"`make book PLAN=smoke` exited 0 but wrote no fresh {intro.relative_to(REPO)}:\n"
-                    f"{(run.stdout + run.stderr)[-2000:]}")
-    return html
+    return request.getfixturevalue("smoke_book") / "_build" / "html"
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ sentences."""
 
 import html
 import json
+import os
 import re
 from pathlib import Path
 
@@ -121,7 +122,6 @@ def test_verdicts_are_data_compared_by_identity(plan):
 
 # --- the executed book ------------------------------------------------------------------------------------------
 
-BOOK = ROOT / "book" / "figures"
 
 #: page -> the statistic functions whose sentence the page may print.
 PAGE_STATISTICS = {
@@ -141,8 +141,15 @@ MARKERS = {"c1_pruned_share": "of the full model's score (the plan's search.frac
            "c10_association": "[unit: heads (seed x head) of the fine-tuned models"}
 
 
-def _built_pages():
-    return sorted(BOOK.glob("*.ipynb")) if BOOK.exists() else []
+@pytest.fixture(scope="module")
+def built_pages(request) -> list[Path]:
+    """The executed figure notebooks of a built book: those beside $LOTTERY_BOOK_HTML (``<root>/_build/html`` ->
+    ``<root>/book/figures``), else those of the smoke book built in a clone of the working tree (conftest)."""
+    given = os.environ.get("LOTTERY_BOOK_HTML")
+    root = Path(given).resolve().parents[1] if given else request.getfixturevalue("smoke_book")
+    pages = sorted((root / "book" / "figures").glob("*.ipynb"))
+    assert pages, f"no executed pages in {root / 'book' / 'figures'}"
+    return pages
 
 
 def _markdown_outputs(nb: dict) -> list[str]:
@@ -158,10 +165,10 @@ def _markdown_outputs(nb: dict) -> list[str]:
     return out
 
 
-@pytest.mark.skipif(not _built_pages(), reason="the book is not built (book/figures/*.ipynb missing)")
-def test_executed_pages_agree_with_the_statistic_functions():
+@pytest.mark.book
+def test_executed_pages_agree_with_the_statistic_functions(built_pages):
     checked = 0
-    for path in _built_pages():
+    for path in built_pages:
         nb = json.loads(path.read_text())
         plan = nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("plan")
         if plan is None or not (ROOT / "results" / plan).exists():

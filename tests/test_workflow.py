@@ -32,6 +32,8 @@ pytest.importorskip("snakemake")
 pytest.importorskip("papermill")
 psutil = pytest.importorskip("psutil")
 
+from trees import copy_tree, fresh_clone, git  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 PLAN = "wftest"
 TASK, SEED = "MRPC", 1337
@@ -42,29 +44,6 @@ pytestmark = pytest.mark.slow
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
-
-def git(*args: str, cwd: Path = REPO) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
-
-
-def working_tree_files() -> list[str]:
-    """What a commit of the working tree would hold (tracked and new files, not ignored ones)."""
-    try:
-        out = git("ls-files", "-z", "--cached", "--others", "--exclude-standard")
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout")
-    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
-
-
-def copy_tree(dest: Path, include_results: bool = False) -> Path:
-    for rel in working_tree_files():
-        if rel.startswith("results/") and not include_results:
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, target)
-    return dest
-
 
 def write_test_plan(tree: Path) -> None:
     plan = yaml.safe_load((REPO / "plans" / "smoke.yaml").read_text())
@@ -243,17 +222,6 @@ def test_second_run_does_nothing(story):
 
 
 # --- a fresh clone -----------------------------------------------------------------------------------------
-
-def fresh_clone(dest: Path) -> Path:
-    """`git clone` of this repository, with the working tree's uncommitted files laid over it (checkout times)."""
-    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(dest)], check=True)
-    changed = git("ls-files", "-z", "--modified", "--others", "--exclude-standard").split("\0")
-    for rel in changed:
-        if rel and (REPO / rel).is_file() and not rel.startswith("results/"):
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dest / rel)
-    return dest
-
 
 def test_fresh_clone_with_results_schedules_no_experiment(story, tmp_path):
     clone = fresh_clone(tmp_path / "clone")
