@@ -70,12 +70,15 @@ def smoke_book(tmp_path_factory) -> Path:
     import sys
     import time
 
+    import yaml
     from trees import fresh_clone
 
     from lotterylib.read.paper import paper_reference_dir
 
+    first_page = Path("_build") / "html" / f"{yaml.safe_load((REPO / '_toc.yml').read_text())['root']}.html"
+
     def own_book() -> dict[str, int]:
-        built = [REPO / "_build" / "html" / "book" / "intro.html", *(REPO / "book" / "figures").glob("*.ipynb")]
+        built = [REPO / first_page, *(REPO / "book" / "figures").glob("*.ipynb")]
         return {str(p): p.stat().st_mtime_ns for p in built if p.is_file()}
 
     before = own_book()
@@ -86,14 +89,15 @@ def smoke_book(tmp_path_factory) -> Path:
            "LOTTERY_PAPER_DIR": str(paper_reference_dir().resolve())}
     if glue_dir() is not None:
         env["LOTTERY_GLUE_DIR"] = str(glue_dir().resolve())
-    env.pop("MAKEFLAGS", None), env.pop("MAKELEVEL", None)
+    for inherited in ("MAKEFLAGS", "MAKELEVEL"):  # `make test`'s own make variables: not for the clone's make
+        env.pop(inherited, None)
     started = time.time()
     # -o: the clone's files are newer than the venv's install stamp; never reinstall this checkout's .venv
     run = subprocess.run(["make", "-o", f"{venv}/bin/.installed", "book", "PLAN=smoke", f"VENV={venv}"], cwd=tree,
                          env=env, capture_output=True, text=True, timeout=SMOKE_BOOK_TIMEOUT_S)
     if run.returncode != 0:
         pytest.fail(f"`make book PLAN=smoke` failed (exit {run.returncode}):\n{(run.stdout + run.stderr)[-4000:]}")
-    intro = tree / "_build" / "html" / "book" / "intro.html"
+    intro = tree / first_page
     if not intro.is_file() or intro.stat().st_mtime < started - 1:
         # e.g. `book` not declared .PHONY: with a folder book/ in the repository, `make book` does nothing.
         pytest.fail(f"`make book PLAN=smoke` exited 0 but wrote no fresh {intro.relative_to(tree)}:\n"

@@ -1,8 +1,9 @@
 """The built book, opened page by page in a real (headless) Chromium, with no network.
 
 Uses the HTML in ``$LOTTERY_BOOK_HTML`` if set (a built ``_build/html`` folder), else builds the smoke book
-with ``make book PLAN=smoke`` in a clone of the working tree (this checkout's own ``_build/`` stays as it is). Chromium is the Debian package (``apt-get install chromium``; ``.ci/run``
-installs it); without it these tests skip locally and fail under CI. Screenshots go to ``_build/screenshots/``.
+with ``make book PLAN=smoke`` in a clone of the working tree (this checkout's own ``_build/`` stays as it is).
+Chromium is the Debian package (``apt-get install chromium``; ``.ci/run`` installs it); without it these tests
+skip locally and fail under CI. Screenshots go to ``_build/screenshots/``.
 
     LOTTERY_BOOK_HTML=_build/html pytest -m book tests/test_book_browser.py
 """

@@ -644,16 +644,15 @@ def _tasks_by_verdict(rows: pd.DataFrame, verdict_col: str = "verdict") -> dict[
 
 
 def _verdict_counts(rows: pd.DataFrame) -> str:
-    """'on par on 2 of 3 tasks (CoLA, MRPC), worse on 1 (STS-B), inconclusive on 1 (RTE at 2 seeds)'"""
+    """``rows``: comparisons (task, verdict, n), one per task. 'on par on 2 of 3 tasks (CoLA, MRPC), worse on 1 (STS-B), inconclusive on 1 (RTE at 2 seeds)'"""
     by = _tasks_by_verdict(rows)
     parts = [f"on par on {len(by[ON_PAR])} of {len(rows)} task{'s' if len(rows) != 1 else ''}"
              + (f" ({', '.join(by[ON_PAR])})" if by[ON_PAR] else "")]
     if by[WORSE]:
         parts.append(f"worse on {len(by[WORSE])} ({', '.join(by[WORSE])})")
     if by[INCONCLUSIVE]:
-        seeds = dict(zip(rows["task"], rows["n"])) if "n" in rows else {}
-        named = [f"{t} at {int(seeds[t])} seed{'s' if seeds[t] != 1 else ''}" if t in seeds else t
-                 for t in by[INCONCLUSIVE]]
+        seeds = dict(zip(rows["task"], rows["n"].astype(int)))
+        named = [f"{t} at {seeds[t]} seed{'s' if seeds[t] != 1 else ''}" for t in by[INCONCLUSIVE]]
         parts.append(f"inconclusive on {len(named)} ({', '.join(named)})")
     return ", ".join(parts)
 

@@ -801,15 +801,16 @@ def _pending(plan: Plan | str, claim: str, finding: Finding, tasks, nothing: pd.
 
 def build(plan: Plan | str, n_perm: int = 1000, with_paper: bool = True) -> Scorecard:
     """The scorecard of ``plan``: both sides judged on the tasks testable on both (module docstring)."""
+    plan = Plan.of(plan)
     data = sides(plan, with_paper)
     tasks = common_tasks(data)
     ours = data["ours"]
     masks = collect.s_masks(plan)
     found = _claims(ours.summary, ours.reference, ours.runs, tasks, masks, collect.importance_scores(plan), n_perm)
     found["C10"] = c10(plan)
-    grid, nothing = Plan.of(plan), collect.no_subnetwork_runs(plan)
+    nothing = collect.no_subnetwork_runs(plan)
     for claim in ("C1", "C2", "C3", "C4"):
-        found[claim] = _pending(grid, claim, found[claim], tasks, nothing)
+        found[claim] = _pending(plan, claim, found[claim], tasks, nothing)
     out = {k: {"ours": v} for k, v in found.items()}
     paper_all = {}
     if "paper" in data:
