@@ -33,8 +33,9 @@ METRIC = {"CoLA": "mcc", "MRPC": "acc", "STS-B": "pearson", "WNLI": "acc"}
 FULL = {"CoLA": 0.30, "MRPC": 0.80, "STS-B": 0.86, "WNLI": 0.30}
 MAJORITY = {"CoLA": 0.0, "MRPC": 0.68, "STS-B": 0.0, "WNLI": 0.56}
 GOOD = {"CoLA": (0.28, 0.29, 0.27), "MRPC": (0.77, 0.78, 0.76), "STS-B": (0.84, 0.845, 0.835), "WNLI": (0.3,) * 3}
-# good minus random per seed: CoLA and MRPC near the paper's relative gaps (0.17, 0.12), STS-B far above its -0.05
-RANDOM_GAP = {"CoLA": (0.05, 0.06, 0.055), "MRPC": (0.10, 0.11, 0.105), "STS-B": (0.25, 0.26, 0.24),
+# good minus random per seed: CoLA and MRPC near the paper's relative gaps (0.17, 0.12); STS-B (0.48) so far above
+# its -0.05 that the difference outlasts the paper's spread (its good runs' std is 0.23)
+RANDOM_GAP = {"CoLA": (0.05, 0.06, 0.055), "MRPC": (0.10, 0.11, 0.105), "STS-B": (0.40, 0.41, 0.39),
               "WNLI": (0.0,) * 3}
 DEVICE = "cuda:Test GPU"
 
@@ -294,9 +295,10 @@ def test_conclusions_with_complete_data(results_root, paper_dir):
     spread = next(s for s in text if s.startswith("**Spread, not effect size**"))
     assert "from the paper's on CoLA, MRPC:" in spread and "0.234" in spread and "0.206" in spread
     stds = {t: np.std(np.subtract(GOOD[t], RANDOM_GAP[t]), ddof=1) for t in ("CoLA", "MRPC")}
-    assert f"its random runs' std is {0.234139 / stds['CoLA']:.1f} times (CoLA)" in spread
+    assert f"the paper's random runs' std is {0.234139 / stds['CoLA']:.1f} times (CoLA)" in spread
     departure = next(s for s in text if s.startswith("**A real departure**"))
-    assert "excludes the paper's gap on STS-B." in departure and "scored above its good ones" in departure
+    assert "differs from the paper's on STS-B, beyond both sides' spread" in departure
+    assert "scored above its good ones" in departure and "ours minus the paper's 0.5" in departure
     removed = next(s for s in text if s.startswith("**Removed shares**"))
     assert "1 of 6 MLPs (16.7 %) against 1 of 12 (8.3 %)" in removed
     assert "every accepted search step takes 2.0 times bert-base's share of the MLPs" in removed
@@ -476,7 +478,7 @@ def test_each_figure_caption_says_what_its_own_section_finds(results_root, paper
         caption = views.why_small_takeaway(plan, section)
         assert caption != "Not computed yet." and all(c.summary in caption for c in found)
     gaps = views.why_small_takeaway(plan, "gaps")
-    assert gaps.startswith("Spread, not effect size: ") and "A real departure: our interval excludes the paper's gap on STS-B." in gaps
+    assert gaps.startswith("Spread, not effect size: ") and "A real departure: the gap itself differs from the paper's on STS-B" in gaps
     assert "Heads-only" not in gaps and "Component swap" not in gaps
     assert [c.section for c in beyond.findings(ev)] == sorted(
         (c.section for c in beyond.findings(ev)), key=list(beyond.SECTIONS).index)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE, compare
+from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, WORSE, compare, relative_gap_difference
 
 
 def test_on_par_when_the_whole_interval_is_within_the_tolerance():
@@ -54,3 +54,34 @@ def test_unpaired_welch_interval_for_published_means_and_stds():
     wide = compare_unpaired(0.50, 0.04, 5, 0.42, 0.23, 5)
     assert wide.verdict == INCONCLUSIVE and wide.low < 0 < wide.high
     assert compare_unpaired(0.5, 0.1, 0, 0.4, 0.1, 0).n == 0
+
+
+def _summary(good, random):
+    good, random = np.asarray(good, float), np.asarray(random, float)
+    return {"good": good.mean(), "good_std": good.std(ddof=1) if good.size > 1 else np.nan, "n_good": good.size,
+            "random": random.mean(), "random_std": random.std(ddof=1) if random.size > 1 else np.nan,
+            "n_random": random.size}
+
+
+def test_gap_difference_is_welchs_interval_when_only_random_runs_vary():
+    """With good runs that do not vary and a good mean of 1, the difference of the two relative gaps is the
+    difference of the random means, and its interval is Welch's two-sample interval."""
+    from scipy import stats
+
+    ours, theirs = [0.70, 0.74, 0.69, 0.72, 0.75], [0.90, 0.55, 0.80, 0.95, 0.62]
+    diff, low, high = relative_gap_difference(_summary([1.0] * 5, ours), _summary([1.0] * 5, theirs))
+    ci = stats.ttest_ind(theirs, ours, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(np.mean(theirs) - np.mean(ours))
+    assert (low, high) == pytest.approx((ci.low, ci.high))
+
+
+def test_gap_difference_tells_a_different_effect_from_a_wider_spread():
+    ours = _summary([0.84, 0.85, 0.83, 0.84, 0.85], [0.60, 0.62, 0.58, 0.61, 0.59])   # gap/good 0.29
+    near = _summary([0.80, 0.82, 0.79, 0.81, 0.80], [0.80, 0.81, 0.79, 0.80, 0.82])   # gap/good 0.00, tight
+    noisy = _summary([0.80, 0.82, 0.79, 0.81, 0.80], [0.95, 0.40, 0.90, 0.35, 0.85])  # gap/good 0.14, wide
+    _, low, _ = relative_gap_difference(ours, near)
+    assert low > 0  # the effects differ
+    _, low, high = relative_gap_difference(ours, noisy)
+    assert low < 0 < high  # 0.15 apart, but this spread cannot tell
+    assert all(math.isnan(x) for x in relative_gap_difference(_summary([0.8], [0.7]), near)[1:])
+    assert all(math.isnan(x) for x in relative_gap_difference(_summary([0.0, 0.0], [0.1, 0.2]), near))

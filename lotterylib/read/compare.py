@@ -124,3 +124,42 @@ def compare_unpaired(reference_mean: float, reference_std: float, reference_n: i
     elif np.isfinite(low) and low > tau:
         verdict = WORSE
     return Comparison(n, float(reference_mean), float(other_mean), gap, low, high, tau, verdict)
+
+
+def relative_gap_difference(ours: dict, theirs: dict, level: float = LEVEL) -> tuple[float, float, float]:
+    """How far two relative gaps differ: ``(difference, low, high)`` for ``ours - theirs``, where each side's
+    relative gap is ``(good mean - random mean) / good mean`` computed from summaries (keys ``good``,
+    ``good_std``, ``n_good``, ``random``, ``random_std``, ``n_random``; sample stds).
+
+    The interval is Welch's, over the four independent groups (each side's good and random runs), each side's good
+    mean taken as the fixed scale of its gap; degrees of freedom by Welch-Satterthwaite. It answers whether the two
+    effects differ beyond what both sides' spreads allow: an interval that holds 0 means they may be one effect,
+    seen through runs of different spread. NaN where a side has fewer than two runs in a group.
+
+    >>> a = {"good": 0.8, "good_std": 0.01, "n_good": 5, "random": 0.6, "random_std": 0.01, "n_random": 5}
+    >>> b = {"good": 0.8, "good_std": 0.01, "n_good": 5, "random": 0.8, "random_std": 0.01, "n_random": 5}
+    >>> d, low, high = relative_gap_difference(a, b)
+    >>> round(d, 3), low > 0
+    (0.25, True)
+    >>> wide = {**b, "random_std": 0.3}
+    >>> relative_gap_difference(a, wide)[1] < 0   # the same difference, too much spread to tell
+    True
+    """
+    nan = float("nan")
+    parts, rel = [], []
+    for side in (ours, theirs):
+        scale = float(side["good"])
+        if not (np.isfinite(scale) and scale > 0):
+            return nan, nan, nan
+        rel.append((scale - float(side["random"])) / scale)
+        for std, n in ((side["good_std"], side["n_good"]), (side["random_std"], side["n_random"])):
+            parts.append((float(std) ** 2 / int(n) / scale ** 2 if int(n) >= 2 else nan, int(n)))
+    diff = rel[0] - rel[1]
+    var = sum(v for v, _ in parts)
+    if not (np.isfinite(diff) and np.isfinite(var)):
+        return diff, nan, nan
+    if var == 0:
+        return diff, diff, diff
+    df = var ** 2 / sum(v ** 2 / (n - 1) for v, n in parts if v > 0)
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var)
+    return diff, diff - half, diff + half

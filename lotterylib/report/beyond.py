@@ -34,7 +34,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from lotterylib.read import collect
-from lotterylib.read.compare import INCONCLUSIVE, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired
+from lotterylib.read.compare import (INCONCLUSIVE, ON_PAR, TOLERANCE, WORSE, Comparison, compare, compare_unpaired,
+                                      relative_gap_difference)
 from lotterylib.read.paper import PAPER_SEEDS, PAPER_TASKS, PaperDataNotFound, load_paper_masks, load_paper_results
 from lotterylib.config.plans import Plan
 from lotterylib.report import style
@@ -529,7 +530,8 @@ def step_sizes(ev: Evidence) -> pd.DataFrame:
 
 # --- good minus random, ours and the paper's, on one scale ---------------------------------------------------------
 
-GAP_COLUMNS = ["task", "source", "metric", "n_good", "n_random", "expected", "n", "good", "random", "random_std", "gap",
+GAP_COLUMNS = ["task", "source", "metric", "n_good", "n_random", "expected", "n", "good", "good_std", "random",
+               "random_std", "gap",
                "low", "high", "tau", "verdict", "label", "rel_gap", "rel_low", "rel_high"]
 
 
@@ -549,10 +551,11 @@ def gaps(ev: Evidence, tasks=None) -> pd.DataFrame:
         metric = good["metric"].iloc[0] if len(good) else None
         common = {"task": task, "metric": metric, "n_good": len(g), "n_random": len(r),
                   "expected": len(ev.scope.seeds), "good": g.mean() if len(g) else np.nan,
+                  "good_std": g.std(ddof=1) if len(g) > 1 else np.nan,
                   "random": r.mean() if len(r) else np.nan, "random_std": r.std(ddof=1) if len(r) > 1 else np.nan}
         c = _paired(good, rand)
         rows.append({**common, "source": "ours", **c.as_dict(), **_relative(c)})
-        c = compare_unpaired(common["good"], g.std(ddof=1) if len(g) > 1 else np.nan, len(g), common["random"],
+        c = compare_unpaired(common["good"], common["good_std"], len(g), common["random"],
                              common["random_std"], len(r))
         rows.append({**common, "source": "ours, unpaired", **c.as_dict(), **_relative(c)})
         if paper is not None and (task, "good") in paper.index and (task, "random") in paper.index:
@@ -560,6 +563,7 @@ def gaps(ev: Evidence, tasks=None) -> pd.DataFrame:
             c = compare_unpaired(pg["mean"], pg["std"], int(pg["n"]), pr["mean"], pr["std"], int(pr["n"]))
             rows.append({"task": task, "source": "paper, unpaired", "metric": pg["metric"], "n_good": int(pg["n"]),
                          "n_random": int(pr["n"]), "expected": len(PAPER_SEEDS), "good": pg["mean"],
+                         "good_std": pg["std"],
                          "random": pr["mean"], "random_std": pr["std"], **c.as_dict(), **_relative(c)})
     return pd.DataFrame(rows, columns=GAP_COLUMNS)
 
@@ -764,10 +768,13 @@ def gap_readings(ev: Evidence, table: pd.DataFrame | None = None) -> pd.DataFram
     the good mean).
 
     ``reading``: ``not yet`` (fewer than two of our random runs), ``undecided`` (both inconclusive), ``agree``
-    (the same verdict otherwise), ``spread`` (the
-    verdicts differ, yet the paper's gap lies inside our interval: the effect sizes are compatible, and the
-    width of the intervals, the spread of the runs, makes the difference) or ``departure`` (the verdicts differ
-    and our interval excludes the paper's gap: the effect itself differs)."""
+    (the same verdict otherwise), ``spread`` (the verdicts differ, yet the interval of the difference of the two
+    relative gaps, ours minus the paper's, holds 0: the effect sizes are compatible, and the width of the
+    intervals, the spread of the runs, makes the difference) or ``departure`` (the verdicts differ and that
+    interval excludes 0: the effect itself differs, beyond both sides' spread). The difference and its interval
+    (``diff``, ``diff_low``, ``diff_high``) come from
+    :func:`~lotterylib.read.compare.relative_gap_difference`, both sides unpaired (the paper's runs cannot be
+    paired by seed)."""
     table = gaps(ev) if table is None else table
     rows = []
     for task in dict.fromkeys(table["task"]):
@@ -784,24 +791,26 @@ def gap_readings(ev: Evidence, table: pd.DataFrame | None = None) -> pd.DataFram
                "paper_random_std": paper["random_std"],
                "width_ratio": (paper["rel_high"] - paper["rel_low"]) / width if width > 0 else np.nan,
                "n_random": like["n_random"], "expected": like["expected"]}
+        row["diff"], row["diff_low"], row["diff_high"] = relative_gap_difference(like, paper)
         if not np.isfinite(like["rel_low"]):
             row["reading"] = "not yet"
         elif like["verdict"] == paper["verdict"] == INCONCLUSIVE:
             row["reading"] = "undecided"
         elif like["verdict"] == paper["verdict"]:
             row["reading"] = "agree"
-        elif like["rel_low"] <= paper["rel_gap"] <= like["rel_high"]:
-            row["reading"] = "spread"
-        else:
+        elif np.isfinite(row["diff_low"]) and (row["diff_low"] > 0 or row["diff_high"] < 0):
             row["reading"] = "departure"
+        else:
+            row["reading"] = "spread"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 READINGS = {
-    "spread": ("Spread, not effect size", "separates our verdict from the paper's on {tasks}: the paper's gap lies "
-               "inside our interval; its random runs' std is {ratios} ours."),
-    "departure": ("A real departure", "our interval excludes the paper's gap on {tasks}."),
+    "spread": ("Spread, not effect size", "separates our verdict from the paper's on {tasks}: the two gaps may be one "
+               "effect (the interval of their difference holds 0); the paper's random runs' std is {ratios} ours."),
+    "departure": ("A real departure", "the gap itself differs from the paper's on {tasks}, beyond both sides' spread "
+                  "(the interval of their difference excludes 0)."),
     "agree": ("The same verdict as the paper's data", "on {tasks}, compared like for like."),
     "undecided": ("Undecided on both sides", "neither our runs nor the paper's tell on par from worse yet on "
                   "{tasks}."),
@@ -816,6 +825,8 @@ def _reading_detail(r) -> str:
          f"random runs' std ours {_num(r['ours_random_std'])}, the paper's {_num(r['paper_random_std'])}")
     if np.isfinite(r["width_ratio"]):
         d += f"; the paper's interval is {r['width_ratio']:.1f} times as wide as ours"
+    if np.isfinite(r["diff"]):
+        d += f"; ours minus the paper's {_num(r['diff'])} {_interval(r['diff_low'], r['diff_high'])}"
     if r["reading"] == "departure" and r["paper_rel"] < 0 < r["ours_rel"]:
         d += "; the paper's random runs scored above its good ones, ours below"
     return d
