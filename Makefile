@@ -51,6 +51,8 @@ $(error GRID must be run or committed, not '$(GRID)')
 endif
 
 experiments: venv  ## the plan's experiment grid only (resumable: run it again to go on)
+	@# a notice when the plan trains in bf16 and this machine's CPU would emulate it (lotterylib/run/precision.py)
+	@$(BIN)/python -m lotterylib.run.precision $(PLAN)
 	$(SNAKEMAKE) -- experiments
 
 figures: $(FIGURE_PREREQS)  ## execute the figure notebooks into book/figures/ (always re-executed)

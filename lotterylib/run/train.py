@@ -18,6 +18,7 @@ from torch import nn
 from lotterylib.model.forward import device_of, model_inputs, progress_bar, task_loss
 from lotterylib.model.masking import gates, weight_masks
 from lotterylib.config.plans import TrainConfig  # noqa: F401 (the plan's train section; re-exported)
+from lotterylib.run.precision import warn_if_emulated
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -92,6 +93,8 @@ def fine_tune(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     autocast_dtype = PRECISIONS[config.precision]
+    if autocast_dtype is not None and device.type == "cpu":
+        warn_if_emulated(device)
     curve: list[dict] = []
     # The running loss stays on the device between log points: reading it every step would make the host
     # wait for the GPU at each step.
