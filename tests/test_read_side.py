@@ -15,7 +15,8 @@ import lotterylib
 
 REPO = Path(__file__).resolve().parents[1]
 # The model stack: the only modules that may import torch.
-MODEL_STACK = {"lotterylib.run.train", "lotterylib.run.experiment", "lotterylib.model.models", "lotterylib.model.masking",
+MODEL_STACK = {"lotterylib.run.train", "lotterylib.run.experiment", "lotterylib.run.precision",
+               "lotterylib.model.models", "lotterylib.model.masking",
                "lotterylib.model.shrink", "lotterylib.model.data", "lotterylib.model.forward", "lotterylib.method.attention",
                "lotterylib.method.importance", "lotterylib.report.explorer"}
 
