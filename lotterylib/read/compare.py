@@ -110,14 +110,8 @@ def compare_unpaired(reference_mean: float, reference_std: float, reference_n: i
     tau = tolerance * float(reference_mean)
     low = high = float("nan")
     if n >= 2 and np.isfinite([reference_std, other_std]).all():
-        a, b = reference_std ** 2 / reference_n, other_std ** 2 / other_n
-        se = math.sqrt(a + b)
-        if se == 0:
-            low = high = gap
-        else:
-            df = (a + b) ** 2 / (a ** 2 / (reference_n - 1) + b ** 2 / (other_n - 1))
-            half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-            low, high = gap - half, gap + half
+        low, high = _welch_interval(gap, [(reference_std ** 2 / reference_n, reference_n),
+                                          (other_std ** 2 / other_n, other_n)], level)
     verdict = INCONCLUSIVE
     if np.isfinite(high) and high <= tau:
         verdict = ON_PAR
@@ -155,11 +149,17 @@ def relative_gap_difference(ours: dict, theirs: dict, level: float = LEVEL) -> t
         for std, n in ((side["good_std"], side["n_good"]), (side["random_std"], side["n_random"])):
             parts.append((float(std) ** 2 / int(n) / scale ** 2 if int(n) >= 2 else nan, int(n)))
     diff = rel[0] - rel[1]
-    var = sum(v for v, _ in parts)
-    if not (np.isfinite(diff) and np.isfinite(var)):
+    if not (np.isfinite(diff) and all(np.isfinite(v) for v, _ in parts)):
         return diff, nan, nan
+    return (diff, *_welch_interval(diff, parts, level))
+
+
+def _welch_interval(estimate: float, parts, level: float) -> tuple[float, float]:
+    """The t-interval of a sum or difference of independent group means: ``parts`` holds each group's
+    ``(variance of its mean, n)``; degrees of freedom by Welch-Satterthwaite. No spread at all: the estimate."""
+    var = sum(v for v, _ in parts)
     if var == 0:
-        return diff, diff, diff
+        return estimate, estimate
     df = var ** 2 / sum(v ** 2 / (n - 1) for v, n in parts if v > 0)
     half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var)
-    return diff, diff - half, diff + half
+    return estimate - half, estimate + half
