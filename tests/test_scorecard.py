@@ -289,6 +289,15 @@ def test_claim_tables_format_p_values_and_say_why_a_cell_is_empty():
     assert not shown.isin(["nan", ""]).drop(columns="note").any().any()
 
 
+def test_a_counted_row_without_a_note_does_not_read_as_not_computed():
+    # _per_task writes a note only for rows it leaves out, so a counted row's note is NaN in the table
+    t = pd.DataFrame({"task": ["A", "B"], "testable": [True, False], "m kept": [0.4, 0.3], "s kept": [0.5, 0.2],
+                      "ok": [True, np.nan], "note": [np.nan, "not testable on both sides"]})
+    shown = sc.claim_table(sc.Finding(sc.HOLDS, "", t))
+    assert shown["note"].tolist() == ["", "not testable on both sides"]
+    assert shown["rule met"].tolist() == ["yes", "not counted: not testable on both sides"]
+
+
 def test_a_claim_whose_runs_the_grid_has_not_computed_is_pending_not_untestable(tmp_path, monkeypatch):
     from lotterylib.store import layout as L
 

@@ -984,6 +984,8 @@ def claim_table(finding: Finding) -> pd.DataFrame:
             t[col] = [("not counted" + (f": {note(i)}" if note(i) else "")
                        if v is None or (isinstance(v, float) and not np.isfinite(v)) else _cell_text(v))
                       for i, v in enumerate(t[col])]
+        elif col == "note":  # words: a row without a note has nothing to say (the page shows "–")
+            t[col] = [note(i) for i in range(len(t))]
         elif col in P_COLUMNS:
             t[col] = [p_cell(v) if np.isfinite(v) else why_empty(i) for i, v in enumerate(t[col].astype(float))]
         else:
