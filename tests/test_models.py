@@ -128,6 +128,8 @@ def test_bad_training_settings_are_refused():
         TrainConfig.from_dict({"learning_rate": 1e-3})
 
 
+# the once-per-process notice of emulated bf16 (tests/test_precision.py tests it) is not this test's subject
+@pytest.mark.filterwarnings("ignore:bfloat16 autocast is emulated:RuntimeWarning")
 def test_bf16_training_learns_keeps_fp32_weights_and_bad_precision_is_refused():
     batches = lambda epoch: make_batches_by_hand(32, 8, 8, seed=epoch)
     model = tiny_bert(seed=1).train()
