@@ -31,6 +31,9 @@
 # and the profiles pass it) deletes and redoes them; without it Snakemake stops with IncompleteFilesException.
 # A hard kill (kill -9, a crashed machine) also leaves Snakemake's lock: `snakemake --unlock` (`make unlock`)
 # lifts it. A job's executed notebook (logs/) is kept when it fails: the error is at its failing cell.
+# A killed job's fine-tune is not lost: every 10 minutes ($LOTTERY_RESUME_EVERY seconds) it writes its state
+# under <checkpoints>/<plan>/<task>/seed_<seed>/resume/, and the redone job goes on from there, to the same
+# result bit for bit (lotterylib.run.resume).
 #
 # Config (all optional, --config key=value):
 #   plan         plan name in plans/ or path to a plan YAML file                       (default: smoke)

@@ -230,3 +230,33 @@ def test_a_search_that_removed_nothing_has_no_subnetwork(smoke_run):
         assert not ((scores["method"] == "m") & (scores["stage"] == "retrained")).any()
     finally:
         path.write_text(original)
+
+
+def test_a_killed_retrain_job_goes_on_from_its_state_to_the_same_result(smoke_run, monkeypatch):
+    class Killed(Exception):
+        pass
+
+    monkeypatch.setenv("LOTTERY_RESUME_EVERY", "1e-9")  # a state after every step
+    states = smoke_run.ckpt_dir / "resume"
+    straight = experiment.retrain(smoke_run, "m", "good")
+    assert not list(states.glob("*.pt"))  # a finished job leaves no state behind
+    folder = smoke_run.dir / "retrain_m_good"
+    written = (folder / "metrics.json").read_text()
+
+    class KilledAfterOneBatch(list):
+        def __iter__(self):
+            yield self[0]
+            raise Killed
+
+    epoch_batches = smoke_run.epoch_batches
+    monkeypatch.setattr(smoke_run, "epoch_batches", lambda epoch: KilledAfterOneBatch(epoch_batches(epoch)))
+    with pytest.raises(Killed):
+        experiment.retrain(smoke_run, "m", "good")
+    assert (folder / "metrics.json").read_text() == written  # nothing already computed is lost
+    assert [p.name for p in states.glob("*.pt")] == ["retrain_m_good.pt"]
+    monkeypatch.undo()
+    again = experiment.retrain(smoke_run, "m", "good")
+    assert again["resumed_from_step"] == 1
+    assert again["metrics"] == straight["metrics"] and again["curve"] == straight["curve"]
+    assert read_json(folder / "metrics.json")["resumed_from_step"] == 1
+    assert not list(states.glob("*.pt"))

@@ -16,6 +16,7 @@ import lotterylib
 REPO = Path(__file__).resolve().parents[1]
 # The model stack: the only modules that may import torch.
 MODEL_STACK = {"lotterylib.run.train", "lotterylib.run.experiment", "lotterylib.run.precision",
+               "lotterylib.run.resume",
                "lotterylib.model.models", "lotterylib.model.masking",
                "lotterylib.model.shrink", "lotterylib.model.data", "lotterylib.model.forward", "lotterylib.method.attention",
                "lotterylib.method.importance", "lotterylib.report.explorer"}

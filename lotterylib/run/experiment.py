@@ -25,6 +25,7 @@ against the committed one.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +54,7 @@ from lotterylib.method.subnetworks import (
     structured_weight_count, super_survivor_masks, swap_subnetwork, weight_mask_keeping, weight_subnetwork,
     SWAP_VARIANTS,
 )
+from lotterylib.run.resume import Resume
 from lotterylib.run.train import default_device, evaluate, evaluate_with_predictions, fine_tune
 
 RETRAIN_METHODS = ("m", "s", "super")
@@ -86,6 +88,16 @@ class Run:
     @property
     def ckpt_dir(self) -> Path:
         return L.checkpoint_dir(self.plan.name, self.task, self.seed)
+
+    def resume(self, folder: Path | str) -> Resume:
+        """Where the fine-tune that makes the stage folder ``folder`` keeps its state while it runs (under
+        :attr:`ckpt_dir`, never committed): a killed job goes on from there (:mod:`lotterylib.run.resume`)."""
+        folder = Path(folder)
+        try:
+            name = "__".join(folder.resolve().relative_to(self.dir.resolve()).parts)
+        except ValueError:  # a folder outside the run's: named by its path
+            name = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+        return Resume(self.ckpt_dir / "resume" / f"{name}.pt")
 
     def config(self, **extra) -> dict:
         return {"plan": self.plan.name, "model": self.plan.model, "task": self.task, "seed": self.seed,
@@ -186,10 +198,16 @@ def _write_predictions(run: Run, path: Path, **predictions: np.ndarray) -> None:
 
 # --- fine-tuning ------------------------------------------------------------------------------
 
-def _train(run: Run) -> tuple[torch.nn.Module, list[dict]]:
+def _train(run: Run, resume: Resume | None = None) -> tuple[torch.nn.Module, list[dict]]:
     model = run.new_model()
-    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress)
+    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress,
+                      resume=resume)
     return model, curve
+
+
+def _resumed(resume: Resume) -> dict:
+    """What a result file says of a fine-tune that went on from a saved state (nothing for one that did not)."""
+    return {} if resume.resumed_from_step is None else {"resumed_from_step": resume.resumed_from_step}
 
 
 def _save_checkpoint(run: Run, model) -> None:
@@ -219,8 +237,9 @@ def restore_checkpoint(run: Run, tolerance: float = 1e-6) -> None:
 def finetune(run: Run) -> dict:
     """Fine-tune the full model, evaluate it and record what later chapters need."""
     start = time.perf_counter()
-    model, curve = _train(run)
-    train_seconds = time.perf_counter() - start
+    resume = run.resume(run.dir / L.FINETUNE)
+    model, curve = _train(run, resume)
+    train_seconds = resume.seconds_before + time.perf_counter() - start
     metrics, predictions = evaluate_with_predictions(model, run.dev_batches, run.task)
     _save_checkpoint(run, model)
     baseline = majority_baseline(run.task, run.train_split.labels, run.dev_split.labels)
@@ -228,7 +247,7 @@ def finetune(run: Run) -> dict:
         "task": run.task, "seed": run.seed, "metrics": metrics, "majority_baseline": baseline,
         "reported_metric": reported_metric(run.task), "search_metric": search_metric(run.task),
         "n_train": len(run.train_split), "n_dev": len(run.dev_split), "curve": curve,
-        "train_seconds": train_seconds, "structure": ModelStructure.of(model).describe(),
+        "train_seconds": train_seconds, "structure": ModelStructure.of(model).describe(), **_resumed(resume),
     }
     with staged(run.dir / L.FINETUNE) as folder:  # the stage's files replace the old ones only all together
         _write_predictions(run, folder / L.PREDICTIONS, full=predictions)
@@ -237,6 +256,7 @@ def finetune(run: Run) -> dict:
         record_attention(run, model, folder)
         if run.seed in run.settings.records.single_removal_seeds:
             record_single_removal(run, model, folder)
+    resume.finish()
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -479,14 +499,16 @@ def refinetune(run: Run, folder: Path, masks: dict, save=None, **record) -> dict
     replaces ``folder`` only when all are written."""
     masks = dict(masks)
     start = time.perf_counter()
+    resume = run.resume(folder)
     model = run.new_model()
     removed = None
     if "head_mask" in masks:  # heads and MLPs: cut out of the weights, the same function at the subnetwork's size
         removed = remove_components(model, masks.pop("head_mask"), masks.pop("mlp_mask"))
-    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress, **masks)
+    curve = fine_tune(model, run.epoch_batches, run.train_config, seed=run.seed, progress=run.progress,
+                      resume=resume, **masks)
     metrics, predictions = evaluate_with_predictions(model, run.dev_batches, run.task, **masks)
     out = {**record, "metrics": metrics, "metric": metrics[search_metric(run.task)], "curve": curve,
-           "seconds": time.perf_counter() - start}
+           "seconds": resume.seconds_before + time.perf_counter() - start, **_resumed(resume)}
     if removed is not None:
         out["removed"] = removed
     with staged(folder) as tmp:
@@ -494,6 +516,7 @@ def refinetune(run: Run, folder: Path, masks: dict, save=None, **record) -> dict
             save(tmp)
         _write_predictions(run, tmp / L.PREDICTIONS, predictions=predictions)
         write_json(tmp / L.METRICS, out, run.config(**record))
+    resume.finish()
     _log(run, f"re-fine-tuned {record}: {metrics}")
     return out
 

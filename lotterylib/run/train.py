@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from contextlib import ExitStack
 from typing import Callable, Mapping
 
@@ -19,6 +20,7 @@ from lotterylib.model.forward import device_of, model_inputs, progress_bar, task
 from lotterylib.model.masking import gates, weight_masks
 from lotterylib.config.plans import TrainConfig  # noqa: F401 (the plan's train section; re-exported)
 from lotterylib.run.precision import warn_if_emulated
+from lotterylib.run.resume import Resume, fingerprint, load_state, restore, save_state
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -65,12 +67,17 @@ def fine_tune(
     weight_mask: Mapping | None = None,
     progress: bool = False,
     log_every: int = 10,
+    resume: Resume | None = None,
 ) -> list[dict]:
     """Train ``model`` in place; returns the training curve (one dict per ``log_every`` steps).
 
     ``make_epoch_batches(epoch)`` returns that epoch's batches (shuffled with a seed derived from
     the run's seed: see :func:`lotterylib.model.data.make_batches`). Masks stay fixed during training;
     a weight mask is baked in at the end so masked weights are exactly zero in the result.
+    With ``resume`` (:class:`lotterylib.run.resume.Resume`), the whole training state is written to
+    ``resume.path`` every ``resume.every_s`` seconds, a state found there is gone on from, and the result is
+    the one an uninterrupted run gives, bit for bit. The caller deletes the file (``resume.finish()``) once
+    what it made of the run is safely written.
     """
     set_seed(seed)
     device = device_of(model)
@@ -102,11 +109,31 @@ def fine_tune(
     model.train()
     with ExitStack() as stack:
         _masked(stack, model, head_mask, mlp_mask, weight_mask)
+        start, started = 0, time.monotonic()
+        if resume is not None:  # after the masks: a weight-masked model's state has their parametrisations
+            identity = fingerprint(model, config, seed, total_steps, steps_per_epoch)
+            state = load_state(resume, identity)
+            if state is not None:
+                restore(state, model, optimizer, scheduler)
+                start = step = state["step"]
+                running, seen, curve = state["running"].to(device), state["seen"], list(state["curve"])
+                resume.resumed_from_step, resume.seconds_before = start, state["seconds"]
+            last_saved = started
         bar = progress_bar(range(total_steps), total_steps, "fine-tune", progress)
         bar_iter = iter(bar)
+        for _ in range(start):
+            next(bar_iter, None)
+        position = 0  # steps passed over, taken now or before a resume
         for epoch in range(n_epochs):
+            if (epoch + 1) * steps_per_epoch <= start:  # every step of this epoch was taken before the resume
+                position += steps_per_epoch
+                continue
             batches = first if epoch == 0 else make_epoch_batches(epoch)
             for batch in batches:
+                if position < start:
+                    position += 1
+                    continue
+                position += 1
                 if step >= total_steps:
                     break
                 with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
@@ -127,6 +154,14 @@ def fine_tune(
                     curve.append({"step": step, "epoch": epoch, "loss": running.item() / seen,
                                   "lr": scheduler.get_last_lr()[0]})
                     running, seen = torch.zeros((), device=device), 0
+                # A long run also writes its last state: a job killed while it evaluates goes on from there.
+                if resume is not None and step > start and (
+                        time.monotonic() - last_saved >= resume.every_s
+                        or (step == total_steps and time.monotonic() - started >= resume.every_s)):
+                    save_state(resume, fingerprint=identity, model=model, optimizer=optimizer, scheduler=scheduler,
+                               step=step, running=running, seen=seen, curve=curve,
+                               seconds=resume.seconds_before + time.monotonic() - started)
+                    last_saved = time.monotonic()
         if hasattr(bar, "close"):
             bar.close()
     model.eval()
