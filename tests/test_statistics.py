@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lotterylib.config.plans import Plan
+from lotterylib.read import collect
 from lotterylib.report import scorecard as sc
 from lotterylib.report import statistics as st
 
@@ -112,6 +114,29 @@ def test_answer_is_three_sentences_and_the_tally(plan, tmp_path):
     path = sc.write_answer(plan, tmp_path / "answer.md")
     assert path.read_text() == text
     assert sc.repo_root() == ROOT
+    progress = collect.grid_progress(plan)  # an incomplete grid is said where the reader meets the verdicts
+    partial = "The plan's grid is not complete yet" in text
+    assert partial == (not collect.grid_complete(progress, plan))
+    assert not partial or f"rest on {progress['done']} of its {progress['total']} result files" in text
+
+
+def test_the_answer_says_when_the_grid_is_incomplete(tmp_path, monkeypatch):
+    import shutil
+
+    if not (ROOT / "results" / "smoke").exists():
+        pytest.skip("no committed results of the smoke plan")
+    shutil.copytree(ROOT / "results" / "smoke", tmp_path / "smoke")
+    monkeypatch.setenv("LOTTERY_RESULTS", str(tmp_path))
+    plan = Plan.load("smoke")
+    full = collect.grid_progress(plan)
+    assert collect.grid_complete(full, plan) and "not complete" not in sc.answer_markdown(plan, n_perm=50)
+    (tmp_path / "smoke" / "RTE" / "seed_42" / "retrain_s_random" / "metrics.json").unlink()
+    shutil.rmtree(tmp_path / "smoke" / "MRPC" / "seed_1337" / "retrain_super_bad")
+    text = sc.answer_markdown(plan, n_perm=50)
+    assert (f"The plan's grid is not complete yet: these verdicts rest on {full['total'] - 1} of its "
+            f"{full['total']} result files and {full['super_total'] - 1} of its {full['super_total']} "
+            f"super-survivor re-fine-tunes") in text
+    assert "{doc}`Re-run it yourself <rerun>`" in text
 
 
 def test_verdicts_are_data_compared_by_identity(plan):

@@ -41,12 +41,29 @@ def missing_runs(plan: Plan | str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "seed", "stage"])
 
 
+def grid_progress(plan: Plan | str) -> dict[str, int]:
+    """How much of the plan's grid is on file: ``done`` of ``total`` stage result files (fine-tunes, searches,
+    re-fine-tunes: :data:`STAGES`) and ``super_done`` of ``super_total`` super-survivor re-fine-tunes."""
+    plan = Plan.of(plan)
+    runs = len(plan.tasks) * len(plan.seeds)
+    return {"done": runs * len(STAGES) - len(missing_runs(plan)), "total": runs * len(STAGES),
+            "super_done": sum(1 for stage in SUPER_STAGES for _ in _each(plan, stage, L.METRICS)),
+            "super_total": runs * len(SUPER_STAGES)}
+
+
+def grid_complete(progress: dict[str, int], plan: Plan | str) -> bool:
+    """Whether :func:`grid_progress` says every result file is there (super-survivor runs only where the plan has
+    more than one seed: with one seed there is nothing to pool)."""
+    supers_asked = len(Plan.of(plan).seeds) > 1
+    return progress["done"] == progress["total"] and (
+        not supers_asked or progress["super_done"] == progress["super_total"])
+
+
 def scale_statement(plan: Plan | str) -> str:
     """One sentence on the scale a page was built from, for the top of every results page."""
     plan = Plan.of(plan)
-    missing = missing_runs(plan)
-    done = len(plan.tasks) * len(plan.seeds) * len(STAGES) - len(missing)
-    total = len(plan.tasks) * len(plan.seeds) * len(STAGES)
+    progress = grid_progress(plan)
+    done, total = progress["done"], progress["total"]
     supers = [data["provenance"] for stage in SUPER_STAGES for _, _, data in _each(plan, stage, L.METRICS)]
     made = [data["provenance"] for stage in STAGES
             for _, _, data in _each(plan, stage, _stage_file(stage))] + supers
@@ -63,7 +80,7 @@ def scale_statement(plan: Plan | str) -> str:
                   f"{', '.join(c[:10] for c in commits)}, {dates[0]}"
                   f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}; {where}; "
                   f"{'; '.join(stacks)}; from {' and '.join(weights)} pre-trained weights.")
-    super_note = (f" Super-survivor re-fine-tunes: {n_super} of {len(plan.tasks) * len(plan.seeds) * len(SUBNETWORKS)}."
+    super_note = (f" Super-survivor re-fine-tunes: {n_super} of {progress['super_total']}."
                   if n_super or len(plan.seeds) > 1 else "")
     return (f"Built from the **{plan.name}** plan: {plan.description} (model `{plan.model}`). Tasks: "
             f"{', '.join(plan.tasks)}; seeds: {', '.join(map(str, plan.seeds))}. Result files present: "
