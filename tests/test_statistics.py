@@ -116,7 +116,7 @@ def test_answer_is_three_sentences_and_the_tally(plan, tmp_path):
     assert sc.repo_root() == ROOT
     progress = collect.grid_progress(plan)  # an incomplete grid is said where the reader meets the verdicts
     partial = "The plan's grid is not complete yet" in text
-    assert partial == (not collect.grid_complete(progress, plan))
+    assert partial == (not collect.grid_complete(progress))
     assert not partial or f"rest on {progress['done']} of its {progress['total']} result files" in text
 
 
@@ -129,7 +129,7 @@ def test_the_answer_says_when_the_grid_is_incomplete(tmp_path, monkeypatch):
     monkeypatch.setenv("LOTTERY_RESULTS", str(tmp_path))
     plan = Plan.load("smoke")
     full = collect.grid_progress(plan)
-    assert collect.grid_complete(full, plan) and "not complete" not in sc.answer_markdown(plan, n_perm=50)
+    assert collect.grid_complete(full) and "not complete" not in sc.answer_markdown(plan, n_perm=50)
     (tmp_path / "smoke" / "RTE" / "seed_42" / "retrain_s_random" / "metrics.json").unlink()
     shutil.rmtree(tmp_path / "smoke" / "MRPC" / "seed_1337" / "retrain_super_bad")
     text = sc.answer_markdown(plan, n_perm=50)

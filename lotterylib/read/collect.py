@@ -41,22 +41,22 @@ def missing_runs(plan: Plan | str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "seed", "stage"])
 
 
-def grid_progress(plan: Plan | str) -> dict[str, int]:
+def grid_progress(plan: Plan | str) -> dict:
     """How much of the plan's grid is on file: ``done`` of ``total`` stage result files (fine-tunes, searches,
-    re-fine-tunes: :data:`STAGES`) and ``super_done`` of ``super_total`` super-survivor re-fine-tunes."""
+    re-fine-tunes: :data:`STAGES`) and ``super_done`` of ``super_total`` super-survivor re-fine-tunes;
+    ``supers_asked``: whether the plan has them at all (more than one seed: with one there is nothing to pool)."""
     plan = Plan.of(plan)
     runs = len(plan.tasks) * len(plan.seeds)
+    supers = sum(L.stage_dir(plan.name, t, s, stage).joinpath(L.METRICS).exists()
+                 for t in plan.tasks for s in plan.seeds for stage in SUPER_STAGES)
     return {"done": runs * len(STAGES) - len(missing_runs(plan)), "total": runs * len(STAGES),
-            "super_done": sum(1 for stage in SUPER_STAGES for _ in _each(plan, stage, L.METRICS)),
-            "super_total": runs * len(SUPER_STAGES)}
+            "super_done": int(supers), "super_total": runs * len(SUPER_STAGES), "supers_asked": len(plan.seeds) > 1}
 
 
-def grid_complete(progress: dict[str, int], plan: Plan | str) -> bool:
-    """Whether :func:`grid_progress` says every result file is there (super-survivor runs only where the plan has
-    more than one seed: with one seed there is nothing to pool)."""
-    supers_asked = len(Plan.of(plan).seeds) > 1
+def grid_complete(progress: dict) -> bool:
+    """Whether :func:`grid_progress` says every result file the plan asks for is there."""
     return progress["done"] == progress["total"] and (
-        not supers_asked or progress["super_done"] == progress["super_total"])
+        not progress["supers_asked"] or progress["super_done"] == progress["super_total"])
 
 
 def scale_statement(plan: Plan | str) -> str:
@@ -81,7 +81,7 @@ def scale_statement(plan: Plan | str) -> str:
                   f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}; {where}; "
                   f"{'; '.join(stacks)}; from {' and '.join(weights)} pre-trained weights.")
     super_note = (f" Super-survivor re-fine-tunes: {n_super} of {progress['super_total']}."
-                  if n_super or len(plan.seeds) > 1 else "")
+                  if n_super or progress["supers_asked"] else "")
     return (f"Built from the **{plan.name}** plan: {plan.description} (model `{plan.model}`). Tasks: "
             f"{', '.join(plan.tasks)}; seeds: {', '.join(map(str, plan.seeds))}. Result files present: "
             f"{done} of {total}.{super_note}{origin}")

@@ -1273,9 +1273,9 @@ def answer_markdown(plan: Plan | str, n_perm: int = 1000) -> str:
     if not t[UNTESTABLE] and not t[PENDING]:
         sentences.append("Every claim could be tested.")
     progress = collect.grid_progress(plan)
-    if not collect.grid_complete(progress, plan):
+    if not collect.grid_complete(progress):
         supers = (f" and {progress['super_done']} of its {progress['super_total']} super-survivor re-fine-tunes"
-                  if len(Plan.of(plan).seeds) > 1 else "")
+                  if progress["supers_asked"] else "")
         sentences.append(f"The plan's grid is not complete yet: these verdicts rest on {progress['done']} of "
                          f"its {progress['total']} result files{supers}; the scorecard gives each claim's n, "
                          f"and {{doc}}`Re-run it yourself <rerun>` computes the rest.")

@@ -123,17 +123,13 @@ def fine_tune(
         bar_iter = iter(bar)
         for _ in range(start):
             next(bar_iter, None)
-        position = 0  # steps passed over, taken now or before a resume
         for epoch in range(n_epochs):
             if (epoch + 1) * steps_per_epoch <= start:  # every step of this epoch was taken before the resume
-                position += steps_per_epoch
                 continue
             batches = first if epoch == 0 else make_epoch_batches(epoch)
-            for batch in batches:
-                if position < start:
-                    position += 1
+            for i, batch in enumerate(batches):
+                if epoch * steps_per_epoch + i < start:  # taken before the resume
                     continue
-                position += 1
                 if step >= total_steps:
                     break
                 with torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
