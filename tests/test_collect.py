@@ -26,3 +26,11 @@ def test_cell_table_with_two_keys_and_an_empty_cell_says_why():
     table = collect.cell_table(scores, index=("task", "method"))
     assert table.loc[1, "retrained: random"] == "no run yet"
     assert table.loc[0, "retrained: random"].startswith("0.700")
+
+
+def test_the_device_label_says_how_a_cpu_computed_its_bf16_products():
+    cpu = {"provenance": {"device": "cpu"}}
+    assert collect._device_label(cpu) == "CPU"
+    assert collect._device_label({**cpu, "bf16_matmul": "torch"}) == "CPU"
+    assert collect._device_label({**cpu, "bf16_matmul": "float32 products"}) == "CPU (bf16 products in float32)"
+    assert collect._device_label({"provenance": {"device": "cuda:NVIDIA H100 80GB HBM3"}}) == "GPU (NVIDIA H100 80GB HBM3)"

@@ -1,4 +1,5 @@
-"""The bf16 probe: a notice where this CPU would emulate bfloat16 training, silence elsewhere; no setting changes."""
+"""The bf16 probe: a notice where this CPU would emulate bfloat16 training with torch's kernels, silence elsewhere
+(and where the fine-tunes run the products as float32 products, lotterylib.run.cpu_bf16); no setting changes."""
 
 import warnings
 
@@ -10,8 +11,10 @@ from lotterylib.run import precision
 
 @pytest.fixture
 def slowdown(monkeypatch):
-    """Pretend the CPU probe measured a given bf16/fp32 ratio (and forget what earlier calls cached)."""
+    """Pretend the CPU probe measured a given bf16/fp32 ratio (and forget what earlier calls cached), with torch's
+    own bf16 kernels (``LOTTERY_CPU_BF16_MATMUL=torch``), the only ones the probe speaks of."""
     precision._WARNED.clear()
+    monkeypatch.setenv("LOTTERY_CPU_BF16_MATMUL", "torch")
 
     def pretend(ratio):
         monkeypatch.setattr(precision, "cpu_bf16_slowdown", lambda *a, **k: ratio)
@@ -75,3 +78,24 @@ def test_the_make_notice_names_the_plan_and_stays_quiet_for_fp32(slowdown, capsy
     assert precision.main(["no-such-plan"]) == 0 and capsys.readouterr().err == ""  # the workflow reports it
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert precision.main(["demo"]) == 0 and capsys.readouterr().err == ""  # a GPU trains bf16 natively
+
+
+def test_no_notice_where_the_fine_tunes_run_float32_products(slowdown, monkeypatch, capsys):
+    from lotterylib.config.plans import TrainConfig
+    from lotterylib.model.models import tiny_bert
+    from lotterylib.run.train import fine_tune
+
+    slowdown(17.0)
+    monkeypatch.setenv("LOTTERY_CPU_BF16_MATMUL", "float32")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert precision.bf16_notice("cpu") is None
+    assert precision.main(["demo"]) == 0 and capsys.readouterr().err == ""
+    batch = {"input_ids": torch.randint(5, 90, (4, 8)), "attention_mask": torch.ones(4, 8, dtype=torch.long),
+             "labels": torch.tensor([0, 1, 0, 1])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fine_tune(tiny_bert(num_labels=2, seed=0), lambda epoch: [batch],
+                  TrainConfig(lr=1e-3, batch_size=4, epochs=1, precision="bf16"), seed=0, log_every=1)
+    monkeypatch.setenv("LOTTERY_CPU_BF16_MATMUL", "fast please")
+    assert precision.main(["demo"]) == 0
+    assert "LOTTERY_CPU_BF16_MATMUL='fast please' is not a choice" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import lotterylib
 
 REPO = Path(__file__).resolve().parents[1]
 # The model stack: the only modules that may import torch.
-MODEL_STACK = {"lotterylib.run.train", "lotterylib.run.experiment", "lotterylib.run.precision",
+MODEL_STACK = {"lotterylib.run.train", "lotterylib.run.experiment", "lotterylib.run.precision", "lotterylib.run.cpu_bf16",
                "lotterylib.run.resume",
                "lotterylib.model.models", "lotterylib.model.masking",
                "lotterylib.model.shrink", "lotterylib.model.data", "lotterylib.model.forward", "lotterylib.method.attention",

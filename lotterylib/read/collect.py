@@ -87,8 +87,14 @@ def scale_statement(plan: Plan | str) -> str:
             f"{done} of {total}.{super_note}{origin}")
 
 
-def _device_label(device: str) -> str:
-    return "CPU" if device == "cpu" else f"GPU ({device.split(':', 1)[-1]})" if device.startswith("cuda") else device
+def _device_label(data: dict) -> str:
+    """Where a result file's run computed: its provenance's device, and for a CPU run under bf16 autocast whose
+    matrix products ran as float32 products of the bf16 operands (its ``bf16_matmul``, written by
+    lotterylib.run.cpu_bf16) that too."""
+    device = data["provenance"]["device"]
+    if device == "cpu":
+        return "CPU (bf16 products in float32)" if data.get("bf16_matmul") == "float32 products" else "CPU"
+    return f"GPU ({device.split(':', 1)[-1]})" if device.startswith("cuda") else device
 
 
 def _kind_of(stage: str) -> str:
@@ -111,7 +117,7 @@ def devices_by_kind(plan: Plan | str) -> pd.DataFrame:
     for stage in STAGES + SUPER_STAGES:
         for task, seed, data in _each(plan, stage, _stage_file(stage)):
             if "provenance" in data and "metrics" in data or not stage.startswith("retrain_"):
-                rows.append({"kind": _kind_of(stage), "device": _device_label(data["provenance"]["device"])})
+                rows.append({"kind": _kind_of(stage), "device": _device_label(data)})
     for experiment in (L.LOTTERY, L.SWAP):
         for task in plan.tasks:
             for seed in plan.seeds:
@@ -119,7 +125,7 @@ def devices_by_kind(plan: Plan | str) -> pd.DataFrame:
                     data = _read(metrics)
                     if data is not None and "metrics" in data:
                         rows.append({"kind": f"{experiment} re-fine-tunes",
-                                     "device": _device_label(data["provenance"]["device"])})
+                                     "device": _device_label(data)})
     if not rows:
         return pd.DataFrame(columns=["kind", "device", "n"])
     return pd.DataFrame(rows).value_counts(["kind", "device"], sort=False).rename("n").reset_index()

@@ -55,7 +55,7 @@ from lotterylib.method.subnetworks import (
     SWAP_VARIANTS,
 )
 from lotterylib.run.resume import Resume
-from lotterylib.run.train import default_device, evaluate, evaluate_with_predictions, fine_tune
+from lotterylib.run.train import bf16_matmul, default_device, evaluate, evaluate_with_predictions, fine_tune
 
 RETRAIN_METHODS = ("m", "s", "super")
 # Which random streams a mask's draws came from (lotterylib.method.seeding): masks drawn otherwise are re-drawn.
@@ -205,9 +205,17 @@ def _train(run: Run, resume: Resume | None = None) -> tuple[torch.nn.Module, lis
     return model, curve
 
 
-def _resumed(resume: Resume) -> dict:
-    """What a result file says of a fine-tune that went on from a saved state (nothing for one that did not)."""
-    return {} if resume.resumed_from_step is None else {"resumed_from_step": resume.resumed_from_step}
+def _how_trained(run: Run, model, resume: Resume) -> dict:
+    """What a result file says of how its fine-tune ran, where it matters: the step it went on from after a
+    stop (``resumed_from_step``), and how a CPU computed its bf16 matrix products (``bf16_matmul``, see
+    :mod:`lotterylib.run.cpu_bf16`). Nothing for a run from step 0 in fp32 or on a GPU."""
+    out = {}
+    if resume.resumed_from_step is not None:
+        out["resumed_from_step"] = resume.resumed_from_step
+    kernel = bf16_matmul(next(model.parameters()).device, run.train_config)
+    if kernel is not None:
+        out["bf16_matmul"] = kernel
+    return out
 
 
 def _save_checkpoint(run: Run, model) -> None:
@@ -247,7 +255,8 @@ def finetune(run: Run) -> dict:
         "task": run.task, "seed": run.seed, "metrics": metrics, "majority_baseline": baseline,
         "reported_metric": reported_metric(run.task), "search_metric": search_metric(run.task),
         "n_train": len(run.train_split), "n_dev": len(run.dev_split), "curve": curve,
-        "train_seconds": train_seconds, "structure": ModelStructure.of(model).describe(), **_resumed(resume),
+        "train_seconds": train_seconds, "structure": ModelStructure.of(model).describe(),
+        **_how_trained(run, model, resume),
     }
     with staged(run.dir / L.FINETUNE) as folder:  # the stage's files replace the old ones only all together
         _write_predictions(run, folder / L.PREDICTIONS, full=predictions)
@@ -508,7 +517,7 @@ def refinetune(run: Run, folder: Path, masks: dict, save=None, **record) -> dict
                       resume=resume, **masks)
     metrics, predictions = evaluate_with_predictions(model, run.dev_batches, run.task, **masks)
     out = {**record, "metrics": metrics, "metric": metrics[search_metric(run.task)], "curve": curve,
-           "seconds": resume.seconds_before + time.perf_counter() - start, **_resumed(resume)}
+           "seconds": resume.seconds_before + time.perf_counter() - start, **_how_trained(run, model, resume)}
     if removed is not None:
         out["removed"] = removed
     with staged(folder) as tmp:

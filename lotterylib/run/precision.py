@@ -2,10 +2,12 @@
 
 A plan's ``train.precision`` is part of its training path: every run of a plan trains at that precision, so that
 its comparisons stay like for like. ``bf16`` is faster on GPUs and on CPUs with bfloat16 units (AVX-512 BF16,
-AMX), but a CPU without them (AVX2 only, for example) emulates every bfloat16 matrix product, and training can
-run ten or more times slower than in float32. This module measures that once per process, on a small matrix
-product, and says so: a warning from :func:`~lotterylib.run.train.fine_tune`, and a notice from
-``python -m lotterylib.run.precision <plan>`` (``make experiments`` runs it first).
+AMX). On a CPU without them (AVX2 only, for example) torch's own bf16 matrix products are scalar loops, and
+training would run ten or more times slower than in float32; there a fine-tune runs those products as float32
+products of the bf16 operands instead (:mod:`lotterylib.run.cpu_bf16`: the same arithmetic, at float32 speed).
+When ``$LOTTERY_CPU_BF16_MATMUL=torch`` keeps torch's kernels on such a CPU, this module measures the slowdown
+once per process, on a small matrix product, and says so: a warning from :func:`~lotterylib.run.train.fine_tune`,
+and a notice from ``python -m lotterylib.run.precision <plan>`` (``make experiments`` runs it first).
 
 It changes no setting: a plan's results are only comparable at the plan's own precision.
 """
@@ -54,18 +56,23 @@ def cpu_bf16_slowdown(size: int = 256, repeats: int = 3) -> float:
 
 
 def bf16_notice(device: str | torch.device = "cpu", threshold: float = SLOW) -> str | None:
-    """A sentence for the user when bf16 training on ``device`` is emulated here; None on a GPU or where bf16 pays."""
+    """A sentence for the user when bf16 training on ``device`` runs on torch's emulated kernels here; None on a
+    GPU, where bf16 pays, and where the fine-tunes run the products as float32 products
+    (:func:`lotterylib.run.cpu_bf16.kernel_for`)."""
+    from lotterylib.run.cpu_bf16 import ENV, TORCH, kernel_for
+
     device = torch.device(device)
-    if device.type != "cpu":
+    if kernel_for(device, torch.bfloat16) != TORCH:
         return None
     ratio = cpu_bf16_slowdown()
     if ratio <= threshold:
         return None
     return (f"bfloat16 autocast is emulated on this CPU (torch sees {torch.backends.cpu.get_cpu_capability()}; no "
             f"bfloat16 units): a bf16 matrix product takes {ratio:.0f} times as long as in float32, so training at "
-            f"train.precision: bf16 runs many times slower here. A plan's runs are comparable only at one precision: "
-            f"keep the plan's to extend its grid (on a GPU or a CPU with AVX-512 BF16 / AMX where you can); for a new "
-            f"plan on this machine, set train.precision: fp32.")
+            f"train.precision: bf16 runs many times slower here with torch's kernels. Unset {ENV} to run them as "
+            f"float32 products of the bf16 operands (the same arithmetic, at float32 speed; lotterylib.run.cpu_bf16). "
+            f"A plan's runs are comparable only at one precision: keep the plan's to extend its grid; for a new plan "
+            f"you may also set train.precision: fp32.")
 
 
 def warn_if_emulated(device: str | torch.device) -> None:
@@ -104,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         device = default_device()
     except ValueError:
         return 0  # a bad LOTTERY_DEVICE: the stages say so
-    notice = bf16_notice(device)
+    try:
+        notice = bf16_notice(device)
+    except ValueError as err:  # a bad LOTTERY_CPU_BF16_MATMUL: said here, and again by the stages
+        print(f"lotterybook: {err}", file=sys.stderr)
+        return 0
     if notice:
         print(f"lotterybook: plan {plan.name!r}: {notice}", file=sys.stderr)
     return 0

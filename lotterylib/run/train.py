@@ -19,6 +19,7 @@ from torch import nn
 from lotterylib.model.forward import device_of, model_inputs, progress_bar, task_loss
 from lotterylib.model.masking import gates, weight_masks
 from lotterylib.config.plans import TrainConfig  # noqa: F401 (the plan's train section; re-exported)
+from lotterylib.run.cpu_bf16 import FLOAT32_PRODUCTS, TORCH, bf16_products, kernel_for
 from lotterylib.run.precision import warn_if_emulated
 from lotterylib.run.resume import Resume, fingerprint, load_state, restore, save_state
 
@@ -42,6 +43,13 @@ def default_device() -> torch.device:
         raise ValueError(f"LOTTERY_DEVICE={name!r} asks for a GPU, but torch sees none here "
                          f"(torch {torch.__version__}): unset it or set LOTTERY_DEVICE=cpu")
     return device
+
+
+def bf16_matmul(device: str | torch.device, config: TrainConfig) -> str | None:
+    """How a fine-tune on ``device`` under ``config`` computes its bf16 matrix products on a CPU ("float32
+    products" or "torch", see :mod:`lotterylib.run.cpu_bf16`); ``None`` for fp32 training and on a GPU. Result
+    files record it as ``bf16_matmul``."""
+    return kernel_for(device, PRECISIONS[config.precision])
 
 
 def set_seed(seed: int) -> None:
@@ -100,7 +108,8 @@ def fine_tune(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     autocast_dtype = PRECISIONS[config.precision]
-    if autocast_dtype is not None and device.type == "cpu":
+    kernel = kernel_for(device, autocast_dtype)
+    if kernel == TORCH:
         warn_if_emulated(device)
     curve: list[dict] = []
     # The running loss stays on the device between log points: reading it every step would make the host
@@ -109,9 +118,12 @@ def fine_tune(
     model.train()
     with ExitStack() as stack:
         _masked(stack, model, head_mask, mlp_mask, weight_mask)
+        stack.enter_context(bf16_products(kernel))
         start, started = 0, time.monotonic()
         if resume is not None:  # after the masks: a weight-masked model's state has their parametrisations
             identity = fingerprint(model, config, seed, total_steps, steps_per_epoch)
+            if kernel == FLOAT32_PRODUCTS:  # a state from torch's kernels is not gone on from with these
+                identity["bf16_matmul"] = kernel
             state = load_state(resume, identity)
             if state is not None:
                 restore(state, model, optimizer, scheduler)
