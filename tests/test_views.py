@@ -252,6 +252,27 @@ def test_engine_benchmark_tables():
         assert "goal" in views.engine_text()
 
 
+def test_the_cpu_bf16_benchmark_text_reads_each_result(tmp_path):
+    assert views.cpu_bf16_text(tmp_path) == "*No bf16 kernel benchmark results committed.*"
+    import json
+
+    record = {"metric": 0.5162, "metrics": {"acc": 0.5162}, "seconds": 1675.0, "git_commit": "c5651f1df4",
+              "bf16_matmul": "torch"}
+    (tmp_path / "cpu_bf16_cpu.json").write_text(json.dumps({
+        "model": "all-MiniLM-L6-v2", "task": "MRPC", "date": "2026-12-05T07:00:00+00:00",
+        "machine": {"torch_threads": 2}, "cpu_has_bf16_kernels": False,
+        "speed": {"n_examples": 96, "repeats": 3, "speedup_vs_torch_kernels": 11.6,
+                  "examples_per_s": {"bf16, float32 products": 14.5, "bf16, torch's kernels": 1.25, "fp32": 15.0}},
+        "remade": [{"task": "RTE", "seed": 1337, "method": "s", "subnetwork": "bad", "committed": record,
+                    "again": {**record, "seconds": 381.0, "bf16_matmul": "float32 products"},
+                    "n_dev": 277, "predictions_equal": 277, "max_abs_training_loss_difference": 2.2e-4,
+                    "n_loss_points": 24}]}))
+    text = views.cpu_bf16_text(tmp_path)
+    assert "**11.6x**" in text and "bfloat16 units: no" in text
+    assert "RTE seed 1337 s-bad" in text and "dev acc 0.5162 vs 0.5162" in text and "277 of 277" in text
+    assert "6 min against 28 min" in text
+
+
 @needs_paper
 def test_paper_texts_state_the_published_counts():
     root = _paper_dir()

@@ -67,7 +67,6 @@ def scale_statement(plan: Plan | str) -> str:
     supers = [data["provenance"] for stage in SUPER_STAGES for _, _, data in _each(plan, stage, L.METRICS)]
     made = [data["provenance"] for stage in STAGES
             for _, _, data in _each(plan, stage, _stage_file(stage))] + supers
-    n_super = len(supers)
     origin = ""
     if made:
         commits = sorted({p.get("git_commit") or "unknown" for p in made})
@@ -80,6 +79,7 @@ def scale_statement(plan: Plan | str) -> str:
                   f"{', '.join(c[:10] for c in commits)}, {dates[0]}"
                   f"{'' if dates[0] == dates[-1] else ' to ' + dates[-1]}; {where}; "
                   f"{'; '.join(stacks)}; from {' and '.join(weights)} pre-trained weights.")
+    n_super = progress["super_done"]  # counted as the stage files are: by existence
     super_note = (f" Super-survivor re-fine-tunes: {n_super} of {progress['super_total']}."
                   if n_super or progress["supers_asked"] else "")
     return (f"Built from the **{plan.name}** plan: {plan.description} (model `{plan.model}`). Tasks: "

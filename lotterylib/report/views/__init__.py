@@ -53,6 +53,7 @@ from lotterylib.report.views._common import (  # noqa: F401
 )
 from lotterylib.report.views.engine import (  # noqa: F401
     BENCH_RESULTS,
+    cpu_bf16_text,
     engine_figure,
     engine_ratios,
     engine_table,

@@ -116,6 +116,39 @@ def speedups_text(folder: Path | None = None) -> str:
     return "\n\n".join(blocks) or "*No speed-up benchmark results committed.*"
 
 
+def cpu_bf16_text(folder: Path | None = None) -> str:
+    """What each benchmarks/bench_cpu_bf16.py result measured: the training speed of bf16 with torch's CPU kernels
+    and with float32 products (lotterylib.run.cpu_bf16), and a demo re-fine-tune made again with float32 products
+    beside the committed one made with torch's kernels."""
+    blocks = []
+    for path in _bench_files("cpu_bf16", folder):
+        r = json.loads(path.read_text())
+        s, threads = r["speed"], r["machine"]["torch_threads"]
+        rate = s["examples_per_s"]
+        fast, slow = rate["bf16, float32 products"], rate["bf16, torch's kernels"]
+        lines = [(f"**{path.name}** (CPU, {threads} thread{'s' if threads != 1 else ''}, {r['date'][:10]}, "
+                  f"{r['model']}, {r['task']}, {s['n_examples']} training examples, median of {s['repeats']}; "
+                  f"bfloat16 units: {'yes' if r['cpu_has_bf16_kernels'] else 'no'}):"),
+                 (f"- training under bf16 autocast: {fast:.2f} examples/s with float32 products, {slow:.2f} with "
+                  f"torch's kernels: "
+                  f"**{s['speedup_vs_torch_kernels']:.1f}x**; fp32 training: {rate['fp32']:.2f} examples/s.")]
+        for x in r["remade"]:
+            c, a = x["committed"], x["again"]
+            lines.append(
+                f"- {x['task']} seed {x['seed']} {x['method']}-{x['subnetwork']} re-fine-tune, made again with float32 "
+                f"products: dev {_metric_name(c)} {a['metric']:.4f} vs {c['metric']:.4f} committed (torch's kernels, "
+                f"commit {c['git_commit'][:7]}); {x['predictions_equal']} of {x['n_dev']} dev predictions the same; "
+                f"training loss at most {x['max_abs_training_loss_difference']:.1e} apart over {x['n_loss_points']} "
+                f"logged points; {a['seconds'] / 60:.0f} min against {c['seconds'] / 60:.0f} min.")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) or "*No bf16 kernel benchmark results committed.*"
+
+
+def _metric_name(record: dict) -> str:
+    """The name of the metric a re-fine-tune record's ``metric`` holds (the one of its ``metrics`` equal to it)."""
+    return next((k for k, v in record["metrics"].items() if v == record["metric"]), "score")
+
+
 def grid_calls_table(plan: Plan | str) -> pd.DataFrame:
     """Each logged grid call: device, workers, jobs done, wall time, summed job time, jobs at once."""
     calls = collect.grid_calls(plan)
