@@ -266,11 +266,18 @@ def test_the_cpu_bf16_benchmark_text_reads_each_result(tmp_path):
         "remade": [{"task": "RTE", "seed": 1337, "method": "s", "subnetwork": "bad", "committed": record,
                     "again": {**record, "seconds": 381.0, "bf16_matmul": "float32 products"},
                     "n_dev": 277, "predictions_equal": 277, "max_abs_training_loss_difference": 2.2e-4,
-                    "n_loss_points": 24}]}))
+                    "n_loss_points": 24},
+                   {"task": "STS-B", "seed": 42, "method": "s", "subnetwork": "random",
+                    "committed": {**record, "metric": 0.8302, "metrics": {"pearson": 0.8302, "spearmanr": 0.83}},
+                    "again": {**record, "metric": 0.8297, "metrics": {"pearson": 0.8297, "spearmanr": 0.83}},
+                    "n_dev": 1500, "predictions_equal": 1497, "predictions": "scores (equal: within 0.01)",
+                    "max_abs_prediction_difference": 0.0213, "max_abs_training_loss_difference": 1e-3,
+                    "n_loss_points": 54}]}))
     text = views.cpu_bf16_text(tmp_path)
     assert "**11.6x**" in text and "bfloat16 units: no" in text
     assert "RTE seed 1337 s-bad" in text and "dev acc 0.5162 vs 0.5162" in text and "277 of 277" in text
     assert "6 min against 28 min" in text
+    assert "dev pearson 0.8297 vs 0.8302" in text and "1497 of 1500 dev scores within 0.01 (largest difference 0.021)" in text
 
 
 @needs_paper

@@ -137,11 +137,20 @@ def cpu_bf16_text(folder: Path | None = None) -> str:
             lines.append(
                 f"- {x['task']} seed {x['seed']} {x['method']}-{x['subnetwork']} re-fine-tune, made again with float32 "
                 f"products: dev {_metric_name(c)} {a['metric']:.4f} vs {c['metric']:.4f} committed (torch's kernels, "
-                f"commit {c['git_commit'][:7]}); {x['predictions_equal']} of {x['n_dev']} dev predictions the same; "
+                f"commit {c['git_commit'][:7]}); {_agreement(x)}; "
                 f"training loss at most {x['max_abs_training_loss_difference']:.1e} apart over {x['n_loss_points']} "
                 f"logged points; {a['seconds'] / 60:.0f} min against {c['seconds'] / 60:.0f} min.")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) or "*No bf16 kernel benchmark results committed.*"
+
+
+def _agreement(remade: dict) -> str:
+    """How many dev predictions of a re-made run match the committed ones: class ids equal, or a regressor's scores
+    within 0.01 (with the largest difference)."""
+    n, of = remade["predictions_equal"], remade["n_dev"]
+    if remade.get("predictions", "class ids") == "class ids":
+        return f"{n} of {of} dev predictions the same"
+    return f"{n} of {of} dev scores within 0.01 (largest difference {remade['max_abs_prediction_difference']:.3f})"
 
 
 def _metric_name(record: dict) -> str:
