@@ -276,7 +276,7 @@ def test_the_cpu_bf16_benchmark_text_reads_each_result(tmp_path):
     text = views.cpu_bf16_text(tmp_path)
     assert "**11.6x**" in text and "bfloat16 units: no" in text
     assert "RTE seed 1337 s-bad" in text and "dev acc 0.5162 vs 0.5162" in text and "277 of 277" in text
-    assert "6 min against 28 min" in text
+    assert "min against" not in text  # runs made under different loads: their times say nothing of the kernels
     assert "dev pearson 0.8297 vs 0.8302" in text and "1497 of 1500 dev scores within 0.01 (largest difference 0.021)" in text
 
 

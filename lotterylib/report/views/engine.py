@@ -118,8 +118,9 @@ def speedups_text(folder: Path | None = None) -> str:
 
 def cpu_bf16_text(folder: Path | None = None) -> str:
     """What each benchmarks/bench_cpu_bf16.py result measured: the training speed of bf16 with torch's CPU kernels
-    and with float32 products (lotterylib.run.cpu_bf16), and a demo re-fine-tune made again with float32 products
-    beside the committed one made with torch's kernels."""
+    and with float32 products (lotterylib.run.cpu_bf16), side by side, and demo re-fine-tunes made again with float32
+    products beside the committed ones made with torch's kernels (their run times are not compared: the two ran
+    under different loads of the machine)."""
     blocks = []
     for path in _bench_files("cpu_bf16", folder):
         r = json.loads(path.read_text())
@@ -139,7 +140,7 @@ def cpu_bf16_text(folder: Path | None = None) -> str:
                 f"products: dev {_metric_name(c)} {a['metric']:.4f} vs {c['metric']:.4f} committed (torch's kernels, "
                 f"commit {c['git_commit'][:7]}); {_agreement(x)}; "
                 f"training loss at most {x['max_abs_training_loss_difference']:.1e} apart over {x['n_loss_points']} "
-                f"logged points; {a['seconds'] / 60:.0f} min against {c['seconds'] / 60:.0f} min.")
+                f"logged points.")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) or "*No bf16 kernel benchmark results committed.*"
 
