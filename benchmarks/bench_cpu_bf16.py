@@ -16,6 +16,7 @@ Results go to ``benchmarks/results/cpu_bf16_cpu.json``; the engine page shows th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -39,22 +40,26 @@ from lotterylib.store.files import read_json
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import RESULTS, alternate, machine  # noqa: E402
 
-KERNELS = {"torch": cpu_bf16.TORCH, "float32": cpu_bf16.FLOAT32_PRODUCTS}
-
-
-def _with_kernel(choice: str | None, fn):
-    """``fn`` run with ``$LOTTERY_CPU_BF16_MATMUL`` set to ``choice`` (None: as the environment has it)."""
-    def run():
-        before = os.environ.get(cpu_bf16.ENV)
-        if choice is not None:
-            os.environ[cpu_bf16.ENV] = choice
-        try:
-            return fn()
-        finally:
-            if before is None:
-                os.environ.pop(cpu_bf16.ENV, None)
+@contextlib.contextmanager
+def _env(values: dict):
+    """Environment variables set to ``values`` within the block, and put back as they were after it."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
             else:
-                os.environ[cpu_bf16.ENV] = before
+                os.environ[k] = v
+
+
+def _with_kernel(choice: str, fn):
+    """``fn`` run with ``$LOTTERY_CPU_BF16_MATMUL`` set to ``choice``."""
+    def run():
+        with _env({cpu_bf16.ENV: choice}):
+            return fn()
     return run
 
 
@@ -96,19 +101,11 @@ def remake(plan: str, task: str, seed: int, method: str, sub: str) -> dict:
         shutil.rmtree(root / plan / task / f"seed_{seed}" / stage)
         env = {"LOTTERY_RESULTS": str(root), "LOTTERY_CHECKPOINTS": str(Path(scratch) / "checkpoints"),
                cpu_bf16.ENV: "float32"}
-        before = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with _env(env):
             retrain(Run(plan, task, seed), method, sub)
             again_dir = layout.stage_dir(plan, task, seed, stage)
             again = read_json(again_dir / layout.METRICS)
             preds_again = np.load(again_dir / layout.PREDICTIONS)["predictions"]
-        finally:
-            for k, v in before.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
     preds = np.load(committed_dir / layout.PREDICTIONS)["predictions"]
     loss = np.array([p["loss"] for p in committed["curve"]])
     loss_again = np.array([p["loss"] for p in again["curve"]])

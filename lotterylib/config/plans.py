@@ -34,6 +34,9 @@ PLANS_DIR = REPO / "plans"
 #: The weight variants a plan may start from: the checkpoint as it is, or rounded to float16 first.
 WEIGHT_VARIANTS = ("float32", "float16")
 PRECISIONS = ("fp32", "bf16")
+#: What a result file's ``bf16_matmul`` says of a CPU run whose bf16 matrix products ran as float32 products of the
+#: bf16 operands (lotterylib.run.cpu_bf16); here so that the read side names it without loading torch.
+FLOAT32_PRODUCTS = "float32 products"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lotterylib.config.plans import Plan
+from lotterylib.config.plans import FLOAT32_PRODUCTS, Plan
 from lotterylib.method.metrics import reported_metric, search_metric
 from lotterylib.method.pruning import METHODS, no_subnetwork_reason, replay_s_trace
 from lotterylib.method.subnetworks import SUBNETWORKS
@@ -93,7 +93,7 @@ def _device_label(data: dict) -> str:
     lotterylib.run.cpu_bf16) that too."""
     device = data["provenance"]["device"]
     if device == "cpu":
-        return "CPU (bf16 products in float32)" if data.get("bf16_matmul") == "float32 products" else "CPU"
+        return "CPU (bf16 products in float32)" if data.get("bf16_matmul") == FLOAT32_PRODUCTS else "CPU"
     return f"GPU ({device.split(':', 1)[-1]})" if device.startswith("cuda") else device
 
 

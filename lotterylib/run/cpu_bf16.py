@@ -30,8 +30,7 @@ from typing import Iterator
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-#: What a result file says of a run whose bf16 products were float32 products (its ``bf16_matmul``).
-FLOAT32_PRODUCTS = "float32 products"
+from lotterylib.config.plans import FLOAT32_PRODUCTS  # what a result file's bf16_matmul says of these runs
 #: torch's own kernels (what a result file without ``bf16_matmul`` used).
 TORCH = "torch"
 ENV = "LOTTERY_CPU_BF16_MATMUL"

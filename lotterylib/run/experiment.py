@@ -36,6 +36,7 @@ import torch
 from lotterylib.method.layer_shares import weight_share_by_layer
 from lotterylib.method.attention import attention_stats
 from lotterylib.model.data import encode, get_task, load_glue, make_batches, subsample
+from lotterylib.model.forward import device_of
 from lotterylib.errors import ConfigError
 from lotterylib.method.importance import compute_importance
 from lotterylib.model.masking import ones_masks, prunable_tensors
@@ -212,7 +213,7 @@ def _how_trained(run: Run, model, resume: Resume) -> dict:
     out = {}
     if resume.resumed_from_step is not None:
         out["resumed_from_step"] = resume.resumed_from_step
-    kernel = bf16_matmul(next(model.parameters()).device, run.train_config)
+    kernel = bf16_matmul(device_of(model), run.train_config)
     if kernel is not None:
         out["bf16_matmul"] = kernel
     return out

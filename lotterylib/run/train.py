@@ -108,7 +108,7 @@ def fine_tune(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     autocast_dtype = PRECISIONS[config.precision]
-    kernel = kernel_for(device, autocast_dtype)
+    kernel = bf16_matmul(device, config)
     if kernel == TORCH:
         warn_if_emulated(device)
     curve: list[dict] = []

@@ -92,17 +92,23 @@ def engine_figure(folder: Path | None = None):
     return fig
 
 
+def _bench_heading(path: Path, r: dict, timed: dict) -> str:
+    """The opening of a timing benchmark's paragraph, without its closing parenthesis: file, device, threads, date,
+    model, task, and the examples and repeats of ``timed`` (one of its timed sections)."""
+    threads = r["machine"]["torch_threads"]
+    return (f"**{path.name}** ({r['machine'].get('cuda') or 'CPU'}, {threads} thread{'s' if threads != 1 else ''}, "
+            f"{r['date'][:10]}, {r['model']}, {r['task']}, {timed['n_examples']} training examples, median of "
+            f"{timed['repeats']}")
+
+
 def speedups_text(folder: Path | None = None) -> str:
     """The bfloat16 and head-removal speed-ups of each benchmarks/bench_speedups.py result."""
     blocks = []
     for path in _bench_files("speedups", folder):
         r = json.loads(path.read_text())
         p = r["precision"]
-        threads = r["machine"]["torch_threads"]
         mask = "/".join(Path(r["mask_folder"]).parts[-5:-2])
-        lines = [(f"**{path.name}** ({r['machine']['cuda'] or 'CPU'}, {threads} thread{'s' if threads != 1 else ''}, "
-                  f"{r['date'][:10]}, {r['model']}, {r['task']}, {p['n_examples']} training examples, median of "
-                  f"{p['repeats']}):"),
+        lines = [_bench_heading(path, r, p) + "):",
                  (f"- bfloat16 autocast: {p['examples_per_s']['bf16']:.1f} vs {p['examples_per_s']['fp32']:.1f} "
                   f"examples/s in fp32: **{p['speedup']:.2f}x**.")]
         for name, x in r["removal"].items():
@@ -124,12 +130,10 @@ def cpu_bf16_text(folder: Path | None = None) -> str:
     blocks = []
     for path in _bench_files("cpu_bf16", folder):
         r = json.loads(path.read_text())
-        s, threads = r["speed"], r["machine"]["torch_threads"]
+        s = r["speed"]
         rate = s["examples_per_s"]
         fast, slow = rate["bf16, float32 products"], rate["bf16, torch's kernels"]
-        lines = [(f"**{path.name}** (CPU, {threads} thread{'s' if threads != 1 else ''}, {r['date'][:10]}, "
-                  f"{r['model']}, {r['task']}, {s['n_examples']} training examples, median of {s['repeats']}; "
-                  f"bfloat16 units: {'yes' if r['cpu_has_bf16_kernels'] else 'no'}):"),
+        lines = [_bench_heading(path, r, s) + f"; bfloat16 units: {'yes' if r['cpu_has_bf16_kernels'] else 'no'}):",
                  (f"- training under bf16 autocast: {fast:.2f} examples/s with float32 products, {slow:.2f} with "
                   f"torch's kernels: "
                   f"**{s['speedup_vs_torch_kernels']:.1f}x**; fp32 training: {rate['fp32']:.2f} examples/s.")]
