@@ -16,7 +16,6 @@ Results go to ``benchmarks/results/cpu_bf16_cpu.json``; the engine page shows th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -40,25 +40,11 @@ from lotterylib.store.files import read_json
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import RESULTS, alternate, machine  # noqa: E402
 
-@contextlib.contextmanager
-def _env(values: dict):
-    """Environment variables set to ``values`` within the block, and put back as they were after it."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
 
 def _with_kernel(choice: str, fn):
     """``fn`` run with ``$LOTTERY_CPU_BF16_MATMUL`` set to ``choice``."""
     def run():
-        with _env({cpu_bf16.ENV: choice}):
+        with mock.patch.dict(os.environ, {cpu_bf16.ENV: choice}):
             return fn()
     return run
 
@@ -101,7 +87,7 @@ def remake(plan: str, task: str, seed: int, method: str, sub: str) -> dict:
         shutil.rmtree(root / plan / task / f"seed_{seed}" / stage)
         env = {"LOTTERY_RESULTS": str(root), "LOTTERY_CHECKPOINTS": str(Path(scratch) / "checkpoints"),
                cpu_bf16.ENV: "float32"}
-        with _env(env):
+        with mock.patch.dict(os.environ, env):
             retrain(Run(plan, task, seed), method, sub)
             again_dir = layout.stage_dir(plan, task, seed, stage)
             again = read_json(again_dir / layout.METRICS)
