@@ -325,6 +325,19 @@ def test_conclusions_with_partial_data_say_how_far_they_got(results_root, paper_
     assert "2 of 3 random runs" in text  # the gap readings say on how many runs they stand
 
 
+def test_the_rerun_text_counts_the_missing_runs_and_says_when_none_is(results_root, paper_dir):
+    from lotterylib.report import views
+
+    views.clear_cache()
+    partial = views.why_small_rerun_text(make_tree(results_root, lottery=False, swap=False))
+    assert partial.startswith("**Compute the missing runs** (99 not on file yet).")  # 81 lottery + 18 swap
+    assert "-- beyond_paper" in partial and "make experiments PLAN=beyondtest" in partial
+    views.clear_cache()
+    complete = views.why_small_rerun_text(make_tree(results_root))
+    assert complete.startswith("**Every run this page reads is on file.**") and "missing" not in complete
+    assert "-- beyond_paper" in complete  # the commands stay, for a results folder without the runs
+
+
 def test_an_inconclusive_lottery_point_says_on_how_many_seeds(results_root, paper_dir):
     ev = beyond.gather(make_tree(results_root, lottery_seeds=(1,)))
     text = "\n".join(beyond.conclusions(ev))

@@ -14,13 +14,22 @@ def evidence(plan: Plan | str):
 
 
 def why_small_rerun_text(plan: Plan | str) -> str:
-    """The commands that compute the missing section-10 runs, then rebuild the book (Markdown code block)."""
+    """The commands that compute the missing section-10 runs, then rebuild the book (Markdown code block). Where
+    every run the page reads is on file, it says so, and gives the same commands for a results folder without them."""
     from lotterylib.report import beyond
 
-    return ("**Compute the missing runs.** The first command computes the section 10 runs still missing (with the "
-            "fine-tunes and searches they start from), the second every run of the plan still missing (resumable: run "
-            "it again to go on):\n\n```bash\n" + beyond.rerun_command(evidence(plan)) + "\n```\n\n"
-            + rerun_command("why_small_model", plan))
+    ev = evidence(plan)
+    counts = beyond.run_counts(ev)
+    missing = int(counts.loc[~counts["experiment"].str.startswith("of which"), "missing"].sum())  # no subset twice
+    if missing:
+        head = (f"**Compute the missing runs** ({missing} not on file yet). The first command computes the section 10 "
+                "runs still missing (with the fine-tunes and searches they start from), the second every run of the "
+                "plan still missing (resumable: run it again to go on):")
+    else:
+        head = ("**Every run this page reads is on file.** Where they are not (a fresh results folder, "
+                "`LOTTERY_RESULTS=...`), the first command computes the section 10 runs (with the fine-tunes and "
+                "searches they start from), the second every run of the plan (resumable: run it again to go on):")
+    return head + "\n\n```bash\n" + beyond.rerun_command(ev) + "\n```\n\n" + rerun_command("why_small_model", plan)
 
 
 def why_small_takeaway(plan: Plan | str, section: str) -> str:
