@@ -196,6 +196,29 @@ def test_fig2_and_table2_tables(plan):
     assert "majority" in views.table2_text(plan) or "No results" in views.table2_text(plan)
 
 
+@needs_paper
+def test_super_survivor_caption_gives_the_rules_verdicts_of_the_table():
+    """The caption under the super-survivor bars says what the one comparison rule finds (no second 'on par'),
+    on the tasks testable on both sides, task by task as the comparison table does."""
+    from lotterylib.report.views.subnetworks import _both_sides
+
+    text = views.super_bars_text("demo")
+    assert text.startswith("Re-fine-tuned, by the comparison rule on the tasks testable on both sides (")
+    assert "of good's mean" not in text
+    comparisons, testability = _both_sides("demo")
+    tasks = text[text.index("(") + 1:text.index(")")].split(", ")
+    assert tasks and all(testability[testability["task"] == t]["testable"].all() for t in tasks)
+    ours = comparisons[(comparisons["side"] == "ours") & (comparisons["claim"] == "super")]
+    for other in ("random", "bad"):
+        part = text.split(f"{other} against the super-survivors: ")[1].split(";")[0]
+        for task in tasks:
+            verdict = ours[(ours["task"] == task) & (ours["other"] == f"super {other}")]["verdict"].item()
+            head = "on par on [0-9]+ of [0-9]+ tasks" if verdict == "on par" else f"{verdict} on [0-9]+"
+            group = re.search(head + r" \(([^)]*)\)", part)
+            assert group and task in group.group(1), (other, task, verdict, part)
+    assert views.super_bars_text("smoke").startswith(("Re-fine-tuned", "No super-survivor"))
+
+
 @pytest.mark.parametrize("plan", PLANS)
 def test_traces_table_has_one_row_per_search(plan):
     from lotterylib.read import collect

@@ -647,7 +647,7 @@ def _tasks_by_verdict(rows: pd.DataFrame, verdict_col: str = "verdict") -> dict[
     return {v: list(rows.loc[rows[verdict_col] == v, "task"]) for v in (ON_PAR, WORSE, INCONCLUSIVE)}
 
 
-def _verdict_counts(rows: pd.DataFrame) -> str:
+def verdict_counts(rows: pd.DataFrame) -> str:
     """``rows``: comparisons (task, verdict, n), one per task. 'on par on 2 of 3 tasks (CoLA, MRPC), worse on 1 (STS-B), inconclusive on 1 (RTE at 2 seeds)'"""
     by = _tasks_by_verdict(rows)
     parts = [f"on par on {len(by[ON_PAR])} of {len(rows)} task{'s' if len(rows) != 1 else ''}"
@@ -687,7 +687,7 @@ def _lottery_conclusions(ev: Evidence) -> list[Conclusion]:
         if not len(rows):
             summary.append(f"at {head}, no seed with both a good and a random run yet")
             continue
-        summary.append(f"at {head}, {_verdict_counts(rows)}")
+        summary.append(f"at {head}, {verdict_counts(rows)}")
         detail.append(f"{head} of heads removed: " + ", ".join(f"{r['task']} {_rel(r)}" for _, r in rows.iterrows()))
     if not detail:
         summary = ["no seed has both a good and a random run at any share yet"]

@@ -159,12 +159,27 @@ def _against_good(scores: pd.DataFrame) -> str:
 
 
 def super_bars_text(plan: Plan | str) -> str:
-    """Super-survivors' random and bad sets against the super-survivors, re-fine-tuned, task by task."""
+    """Super-survivors' random and bad sets against the super-survivors, re-fine-tuned: the comparison rule's
+    verdicts (METHOD section 9) on the tasks testable on both sides, as the scorecard judges them."""
+    from lotterylib.report.beyond import verdict_counts
+
     scores = _scores(plan)
-    supers = scores[scores["method"] == "super"] if len(scores) else scores
-    text = _against_good(supers) if len(supers) else ""
-    return (f"Re-fine-tuned: {text} (means over seeds)." if text
-            else "No super-survivor re-fine-tunes in this plan's results yet.")
+    if not len(scores) or not (scores["method"] == "super").any():
+        return "No super-survivor re-fine-tunes in this plan's results yet."
+    comparisons, testability = _both_sides(plan)
+    ok = testability.groupby("task", sort=False)["testable"].all()
+    tasks = [t for t in testability.loc[testability["side"] == "ours", "task"] if ok.get(t, False)]
+    ours = comparisons[(comparisons["side"] == "ours") & (comparisons["claim"] == "super")
+                       & comparisons["task"].isin(tasks)]
+    parts = []
+    for other in ("random", "bad"):
+        rows = ours[(ours["other"] == f"super {other}") & (ours["n"] >= 2)]
+        if len(rows):
+            parts.append(f"{other} against the super-survivors: {verdict_counts(rows)}")
+    if not parts:
+        return "Re-fine-tuned: no comparison can be made yet (the rule needs two paired seeds on a testable task)."
+    return (f"Re-fine-tuned, by the comparison rule on the tasks testable on both sides ({', '.join(tasks)}): "
+            + "; ".join(parts) + ". Each gap with its interval is in the table below.")
 
 
 def table2_text(plan: Plan | str) -> str:
